@@ -1,0 +1,5 @@
+import sys
+
+from authlens.cli import main
+
+sys.exit(main())

@@ -1,0 +1,155 @@
+"""The small exchange model the core works on, free of mitmproxy.
+
+``authlens.mitm.adapter`` builds it from mitmproxy flows (live, flow files, HAR via
+mitmproxy's reader); tests build it directly. Unknown is not absent: ``None`` in a field
+typed ``X | None`` means *the capture cannot tell* (a HAR has no connection identity, no
+raw header order from some browsers), while an empty value means *known to be empty*.
+Diagnoses must say "cannot judge" on unknown rather than treat it as fine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+# Bodies are kept only as a prefix: enough to recognise an IIS error page or a login
+# form, never enough to make a long run grow.
+MAX_BODY_PREFIX = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Headers:
+    """Header fields in order, casing kept (h11 style); lookups are case-insensitive."""
+
+    fields: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, items: Iterable[tuple[str, str]]) -> Headers:
+        return cls(tuple(items))
+
+    def get_all(self, name: str) -> list[str]:
+        key = name.lower()
+        return [v for k, v in self.fields if k.lower() == key]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        key = name.lower()
+        for k, v in self.fields:
+            if k.lower() == key:
+                return v
+        return default
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = name.lower()
+        return any(k.lower() == key for k, _ in self.fields)
+
+    def names(self) -> list[str]:
+        return [k for k, _ in self.fields]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.fields)
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def __repr__(self) -> str:
+        # Never print credential or cookie values through a repr.
+        shown = [(k, "<hidden>" if k.lower() in SENSITIVE_HEADERS else v) for k, v in self.fields]
+        return f"Headers({shown!r})"
+
+
+SENSITIVE_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-csrf-token", "x-xsrf-token"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    url: str
+    http_version: str = "HTTP/1.1"
+    headers: Headers = field(default_factory=Headers)
+    body: bytes | None = None  # a prefix of at most MAX_BODY_PREFIX bytes; None = unknown
+    body_size: int | None = None
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme.lower()
+
+    @property
+    def host(self) -> str:
+        return (urlsplit(self.url).hostname or "").lower()
+
+    @property
+    def port(self) -> int | None:
+        parts = urlsplit(self.url)
+        try:
+            return parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+        except ValueError:
+            return None
+
+    @property
+    def origin(self) -> str:
+        """scheme://host:port, the first part of a protection space (RFC 9110 §11.5)."""
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.url).path or "/"
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status_code: int
+    reason: str = ""
+    http_version: str = "HTTP/1.1"
+    headers: Headers = field(default_factory=Headers)
+    body: bytes | None = None  # prefix, decoded from Content-Encoding; None = unknown
+    body_size: int | None = None
+    # True when the proxy itself made the response (mitmproxy's proxyauth, an error page),
+    # False when it came from upstream, None when the capture cannot tell (HAR).
+    generated_by_proxy: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One side's connection. ``id`` None: the capture has no connection identity (HAR)."""
+
+    id: str | None = None
+    tls: bool | None = None
+    alpn: str | None = None
+    peer: str | None = None  # "host:port" of the other end, when known
+    # TLS ClientHello fingerprint (JA3-style) of the client; only on client connections.
+    tls_fingerprint: str | None = None
+    sni: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One request and its response (or error), with where it travelled.
+
+    ``source`` says where it came from: "live", "flowfile" or "har". ``mode`` is
+    mitmproxy's proxy mode ("regular", "upstream", "reverse", ...), None when unknown.
+    ``sanitized`` lists header names an exporter is known to have blanked (HAR).
+    """
+
+    id: str
+    request: Request
+    response: Response | None = None
+    error: str | None = None
+    client: Connection = field(default_factory=Connection)
+    server: Connection = field(default_factory=Connection)
+    timestamp_start: float | None = None
+    timestamp_end: float | None = None
+    source: str = "live"
+    mode: str | None = None
+    is_connect: bool = False
+    sanitized: tuple[str, ...] = ()
+    # Upstream proxy address when mitmproxy forwards through one ("upstream" mode).
+    upstream_proxy: str | None = None
+
+    @property
+    def status(self) -> int | None:
+        return self.response.status_code if self.response else None

@@ -1,0 +1,1 @@
+"""Writers that turn core results into what people and programs read."""
