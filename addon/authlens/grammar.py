@@ -410,24 +410,8 @@ class _LineScanner:
                         REF_QUOTED,
                     )
                 )
-        elif (
-            text[pos] == "'"
-            and (close := text.find("'", pos + 1)) != -1
-            and (
-                self._at_separator(self._ows(close + 1))
-                or self._is_param_start(self._ows(close + 1))
-            )
-        ):
-            value = text[pos + 1 : close]
-            pos = close + 1
-            current.findings.append(
-                warning(
-                    SINGLE_QUOTED,
-                    f"The value of '{name}' is in single quotes; HTTP quotes with double "
-                    "quotes only, so strict clients keep the single quotes as part of the value.",
-                    REF_QUOTED,
-                )
-            )
+        elif text[pos] == "'" and (single := self._single_quoted(name, pos, current)):
+            value, pos = single
         else:
             quoted = False
             m = _LENIENT_VALUE.match(text, pos)
@@ -446,6 +430,44 @@ class _LineScanner:
                 )
         self._store(current, name, value)
         return self._after_element(self._ows(pos), quoted=quoted)
+
+    def _single_quoted(
+        self, name: str, pos: int, current: RawChallenge
+    ) -> tuple[str, int] | None:
+        """A value in single quotes. Strict first: "'abc'" is a valid token, quotes
+        included, and stays so; only when the quotes hold what a token cannot (a space, a
+        comma) is the content taken, as the server evidently meant."""
+        text = self.text
+        m = _TOKEN.match(text, pos)
+        assert m is not None  # "'" is a tchar
+        end = m.end()
+        after_token = self._ows(end)
+        if self._at_separator(after_token) or self._is_param_start(after_token):
+            if m.group().endswith("'") and end - pos >= 2:
+                current.findings.append(
+                    info(
+                        SINGLE_QUOTED,
+                        f"The value of '{name}' is in single quotes; HTTP quotes with double "
+                        "quotes only, so clients keep the single quotes as part of the value.",
+                        REF_QUOTED,
+                    )
+                )
+            return m.group(), end
+        close = text.find("'", pos + 1)
+        if close == -1:
+            return None
+        after = self._ows(close + 1)
+        if not (self._at_separator(after) or self._is_param_start(after)):
+            return None
+        current.findings.append(
+            warning(
+                SINGLE_QUOTED,
+                f"The value of '{name}' is in single quotes around text a token cannot hold; "
+                "it was read without the quotes. HTTP quotes with double quotes only.",
+                REF_QUOTED,
+            )
+        )
+        return text[pos + 1 : close], close + 1
 
     def _extend_unquoted(
         self, name: str, value: str, pos: int, current: RawChallenge

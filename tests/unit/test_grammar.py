@@ -44,6 +44,7 @@ STRICT = [
     (", , Basic realm=x ,, ", [("Basic", {"realm": "x"}, None)]),
     ("Bearer abc==, Basic realm=x", [("Bearer", {}, "abc=="), ("Basic", {"realm": "x"}, None)]),
     ('Basic realm=""', [("Basic", {"realm": ""}, None)]),
+    ("X a=', b='", [("X", {"a": "'", "b": "'"}, None)]),  # "'" is a valid token
     ('Basic realm="caf\u00e9"', [("Basic", {"realm": "caf\u00e9"}, None)]),
 ]
 
@@ -84,7 +85,8 @@ LENIENT = [
         {grammar.DUPLICATE_PARAM},
     ),
     ("Basic, realm=x", [("Basic", {"realm": "x"}, None)], {grammar.COMMA_AFTER_SCHEME}),
-    ("Basic realm='single'", [("Basic", {"realm": "single"}, None)], {grammar.SINGLE_QUOTED}),
+    # A single-quoted word is a valid token, quotes included; reported, not rewritten.
+    ("Basic realm='single'", [("Basic", {"realm": "'single'"}, None)], {grammar.SINGLE_QUOTED}),
     (
         "Basic realm='two words', charset=UTF-8",
         [("Basic", {"realm": "two words", "charset": "UTF-8"}, None)],
