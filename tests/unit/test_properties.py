@@ -78,6 +78,35 @@ def test_parse_of_serialize_is_identity_for_valid_challenges(
     assert [(c.scheme, c.params, c.token68) for c in parse_challenges(lines)] == items
 
 
+@settings(max_examples=300)
+@given(st.lists(valid_challenge, min_size=1, max_size=4), st.sampled_from([", ", ",", " , ", ",, "]))
+def test_strict_fast_path_and_lenient_scanner_agree_on_valid_input(
+    items: list[tuple[str, dict[str, str], str | None]], sep: str
+) -> None:
+    line = sep.join(grammar.format_challenge(s, p, t) for s, p, t in items)
+    fast: list[grammar.RawChallenge] = []
+    assert grammar._lex_strict(line, fast), line
+    slow: list[grammar.RawChallenge] = []
+    grammar._LineScanner(line, frozenset(), slow, []).scan()
+    assert [(c.scheme, c.params, c.token68) for c in fast] == [
+        (c.scheme, c.params, c.token68) for c in slow
+    ]
+
+
+@settings(max_examples=500)
+@given(st.one_of(header_like, st.text(FIELD_ALPHABET, max_size=60)))
+def test_strict_fast_path_accepts_only_what_the_scanner_reads_without_findings(line: str) -> None:
+    fast: list[grammar.RawChallenge] = []
+    if grammar._lex_strict(line, fast):
+        slow: list[grammar.RawChallenge] = []
+        findings: list[object] = []
+        grammar._LineScanner(line, frozenset(), slow, findings).scan()  # type: ignore[arg-type]
+        assert [(c.scheme, c.params, c.token68) for c in fast] == [
+            (c.scheme, c.params, c.token68) for c in slow
+        ]
+        assert not findings and not [f for c in slow for f in c.findings]
+
+
 _GRAMMAR_IDS = {v for k, v in vars(grammar).items() if k.isupper() and isinstance(v, str)}
 
 
