@@ -91,6 +91,12 @@ _STRICT_ELEMENT = re.compile(
     r"|(?=[ \t]*+(?:,|\Z)))"
     r")"
 )
+_NAME_EQ = re.compile(rf"{_T}++=")
+# Schemes whose challenges and credentials are defined with parameters only, never a
+# token68: for them 'realm=' can only be a parameter that lost its value.
+PARAM_SCHEMES = frozenset(
+    {"basic", "digest", "bearer", "dpop", "hoba", "mutual", "concealed", "privatetoken"}
+)
 _EMPTY_REST = re.compile(r"[ \t,]*+\Z")
 _CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -203,18 +209,28 @@ def lex_challenges(
     Several lines behave as their comma-joined combination (RFC 9110 §5.3): parameters at
     the start of a line continue the last challenge of the previous line. Never raises.
     """
+    return _lex(lines, known_schemes, PARAM_SCHEMES)
+
+
+def _lex(
+    lines: str | bytes | Iterable[str | bytes],
+    known_schemes: frozenset[str],
+    param_schemes: frozenset[str],
+) -> Lexed:
     findings: list[Finding] = []
     texts = normalize_lines(lines, findings)
     challenges: list[RawChallenge] = []
     for text in texts:
-        if not _lex_strict(text, challenges):
-            _LineScanner(text, known_schemes, challenges, findings).scan()
+        if not _lex_strict(text, challenges, param_schemes):
+            _LineScanner(text, known_schemes, param_schemes, challenges, findings).scan()
     if not challenges and not any(f.id == TRUNCATED for f in findings):
         findings.append(error(EMPTY_FIELD, "The field holds no challenge at all.", REF_CHALLENGE))
     return Lexed(challenges, findings)
 
 
-def _lex_strict(text: str, out: list[RawChallenge]) -> bool:
+def _lex_strict(
+    text: str, out: list[RawChallenge], param_schemes: frozenset[str] = PARAM_SCHEMES
+) -> bool:
     """Lex a strictly valid field line in one regex match per element.
 
     Most real headers are valid, and this path is several times faster than the lenient
@@ -235,6 +251,8 @@ def _lex_strict(text: str, out: list[RawChallenge]) -> bool:
         name, token, quoted, scheme, token68 = m.groups()
         pos = m.end()
         if scheme is not None:
+            if token68 is not None and token68[-1] == "=" and scheme.lower() in param_schemes:
+                return False  # maybe 'realm=' without its value: the scanner decides
             current = RawChallenge(scheme, {}, token68)
             # A scheme directly followed by a comma may not take parameters after it.
             current._bare = token68 is None and text[pos - 1] != " "
@@ -254,15 +272,14 @@ def _lex_strict(text: str, out: list[RawChallenge]) -> bool:
             params[key] = token
         else:
             params[key] = _QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted
-    for challenge in local:
-        challenge._bare = False
     out.extend(local)
     return True
 
 
 def lex_credentials(value: str | bytes, known_schemes: frozenset[str]) -> Lexed:
     """Lex one Authorization / Proxy-Authorization value (a single credential)."""
-    lexed = lex_challenges(value, known_schemes)
+    # Credentials of every scheme may be a token68 ('Basic YWI='): no parameter guess.
+    lexed = _lex(value, known_schemes, frozenset())
     if len(lexed.challenges) > 1:
         extra = ", ".join(c.scheme or "?" for c in lexed.challenges[1:])
         lexed.findings.append(
@@ -281,19 +298,20 @@ def lex_credentials(value: str | bytes, known_schemes: frozenset[str]) -> Lexed:
 
 
 class _LineScanner:
-    __slots__ = ("challenges", "findings", "known", "n", "pos", "text")
+    __slots__ = ("challenges", "findings", "known", "n", "param_schemes", "text")
 
     def __init__(
         self,
         text: str,
         known_schemes: frozenset[str],
+        param_schemes: frozenset[str],
         challenges: list[RawChallenge],
         findings: list[Finding],
     ) -> None:
         self.text = text
         self.n = len(text)
-        self.pos = 0
         self.known = known_schemes
+        self.param_schemes = param_schemes
         self.challenges = challenges
         self.findings = findings
 
@@ -374,9 +392,8 @@ class _LineScanner:
         challenge = RawChallenge(scheme)
         self.challenges.append(challenge)
         body = self._ows(pos)
-        if body >= n:
-            return n
-        if text[body] == ",":
+        if body >= n or text[body] == ",":
+            # The end of a field line counts as a comma too (RFC 9110 §5.3).
             challenge._bare = True
             return body
         if body == pos:
@@ -392,10 +409,12 @@ class _LineScanner:
         m68 = _TOKEN68.match(text, body)
         if m68:
             end = self._ows(m68.end())
-            if (self._at_separator(end) and not self._empty_param_before_params(m68, end)) or (
+            if self._at_separator(end) or (
                 m68.group().endswith("=") and not self._is_param_start(body)
             ):
                 challenge.token68 = m68.group()
+                if challenge.scheme.lower() in self.param_schemes:
+                    self._token68_as_empty_param(challenge)
                 return self._after_element(end, quoted=True)
         if self._is_param_start(body):
             m = _TOKEN.match(text, body)
@@ -411,19 +430,23 @@ class _LineScanner:
         )
         return self._skip_to_comma(body)
 
-    def _empty_param_before_params(self, m68: re.Match[str], end: int) -> bool:
-        """'Basic realm=, charset=UTF-8': a parameter without value, not a token68.
+    def _token68_as_empty_param(self, challenge: RawChallenge) -> bool:
+        """'realm=' read as a token68 where a parameter without value was meant.
 
-        A lone 'realm=' is a valid token68, but one followed by more parameters cannot be
-        (a challenge holds a token68 or parameters, never both).
+        A lone 'realm=' is a valid token68, so this applies only where it cannot be one:
+        parameters follow it ('Basic realm=, charset=UTF-8', also across field lines), or
+        the scheme never takes a token68 (Basic, Digest, Bearer, ...).
         """
-        word = m68.group()
-        if end >= self.n or not word.endswith("=") or word.endswith("==") or "/" in word:
+        word = challenge.token68
+        if word is None or challenge.params or not _NAME_EQ.fullmatch(word):
             return False
-        after = self._ows(end + 1)
-        while after < self.n and self.text[after] == ",":
-            after = self._ows(after + 1)
-        return self._is_param_start(after)
+        name = word[:-1]
+        challenge.token68 = None
+        challenge.params[name.lower()] = ""
+        challenge.findings.append(
+            warning(MISSING_VALUE, f"The parameter '{name}' has no value.", REF_PARAM)
+        )
+        return True
 
     def _param(self, name: str, pos: int) -> int:
         """An auth-param whose '=' ends just before ``pos``."""
@@ -449,7 +472,7 @@ class _LineScanner:
                     REF_CHALLENGE,
                 )
             )
-        elif current.token68 is not None:
+        elif current.token68 is not None and not self._token68_as_empty_param(current):
             current.findings.append(
                 error(
                     TOKEN68_WITH_PARAMS,

@@ -176,3 +176,22 @@ def test_serialize_round_trip(value: str) -> None:
     (c,) = parse_challenges(value)
     (again,) = parse_challenges(c.serialize())
     assert (again.scheme, again.params, again.token68) == (c.scheme, c.params, c.token68)
+
+
+def test_param_only_schemes_read_a_lone_name_equals_as_an_empty_parameter() -> None:
+    assert lexed("Basic realm=") == [("Basic", {"realm": ""}, None)]
+    assert ids("Basic realm=") == {grammar.MISSING_VALUE}
+    assert lexed(["Basic realm=", "charset=UTF-8"]) == [("Basic", {"realm": "", "charset": "UTF-8"}, None)]
+
+
+def test_credentials_keep_single_padding_token68() -> None:
+    from authlens import decode_credentials
+
+    cred = decode_credentials("Basic YWI=")
+    assert cred.token68 == "YWI=" and not cred.params
+    assert decode_credentials("Bearer abc=").token68 == "abc="
+
+
+def test_a_scheme_ending_a_line_then_parameters_is_a_comma_after_scheme() -> None:
+    assert lexed(["Bearer", 'realm="api"']) == [("Bearer", {"realm": "api"}, None)]
+    assert ids(["Bearer", 'realm="api"']) == {grammar.COMMA_AFTER_SCHEME}

@@ -87,7 +87,7 @@ def test_strict_fast_path_and_lenient_scanner_agree_on_valid_input(
     fast: list[grammar.RawChallenge] = []
     assert grammar._lex_strict(line, fast), line
     slow: list[grammar.RawChallenge] = []
-    grammar._LineScanner(line, frozenset(), slow, []).scan()
+    grammar._LineScanner(line, frozenset(), grammar.PARAM_SCHEMES, slow, []).scan()
     assert [(c.scheme, c.params, c.token68) for c in fast] == [
         (c.scheme, c.params, c.token68) for c in slow
     ]
@@ -100,7 +100,7 @@ def test_strict_fast_path_accepts_only_what_the_scanner_reads_without_findings(l
     if grammar._lex_strict(line, fast):
         slow: list[grammar.RawChallenge] = []
         findings: list[object] = []
-        grammar._LineScanner(line, frozenset(), slow, findings).scan()  # type: ignore[arg-type]
+        grammar._LineScanner(line, frozenset(), grammar.PARAM_SCHEMES, slow, findings).scan()  # type: ignore[arg-type]
         assert [(c.scheme, c.params, c.token68) for c in fast] == [
             (c.scheme, c.params, c.token68) for c in slow
         ]
