@@ -138,7 +138,8 @@ def _scalar(value: Any, redact: bool, style: Style) -> str:
     if isinstance(value, Secret):
         if not redact:
             return printable(value.reveal_text())
-        return style.dim(f"{value}  ({value.size} characters, redacted)")
+        unit = "bytes" if isinstance(value.reveal(), bytes) else "characters"
+        return style.dim(f"{value}  ({value.size} {unit}, redacted)")
     if isinstance(value, list | dict):
         return ", ".join(_scalar(v, redact, style) for v in value) or style.dim("(none)")
     if value is None:
