@@ -125,7 +125,9 @@ def to_text(value: str | bytes, findings: list[Finding]) -> str:
     if isinstance(value, str):
         if value.isascii() or not _has_surrogates(value):
             return value
-        value = value.encode("utf-8", "surrogateescape")
+        # mitmproxy escapes undecodable bytes as U+DC80..U+DCFF; any other lone surrogate
+        # cannot come from bytes at all and is replaced.
+        value = value.encode("utf-8", "surrogateescape" if _only_escapes(value) else "replace")
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:
@@ -138,6 +140,10 @@ def to_text(value: str | bytes, findings: list[Finding]) -> str:
             )
         )
         return value.decode("latin-1")
+
+
+def _only_escapes(text: str) -> bool:
+    return all(not 0xD800 <= ord(ch) <= 0xDFFF or 0xDC80 <= ord(ch) <= 0xDCFF for ch in text)
 
 
 def _has_surrogates(text: str) -> bool:
@@ -280,6 +286,14 @@ def lex_credentials(value: str | bytes, known_schemes: frozenset[str]) -> Lexed:
     """Lex one Authorization / Proxy-Authorization value (a single credential)."""
     # Credentials of every scheme may be a token68 ('Basic YWI='): no parameter guess.
     lexed = _lex(value, known_schemes, frozenset())
+    for raw in lexed.challenges:
+        # Credential formats outside RFC 9110's own (AWS SigV4's 'Credential=AKID/...',
+        # SCRAM's base64 'data=') put '/', '=' and ';' in unquoted values by design;
+        # servers read them fine, so this is worth knowing, not a warning.
+        raw.findings = [
+            info(f.id, f.message, f.reference) if f.id == INVALID_TOKEN_CHAR else f
+            for f in raw.findings
+        ]
     if len(lexed.challenges) > 1:
         extra = ", ".join(c.scheme or "?" for c in lexed.challenges[1:])
         lexed.findings.append(

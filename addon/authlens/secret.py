@@ -24,7 +24,7 @@ PREFIX = "<redacted:sha256:"
 
 def fingerprint(raw: str | bytes) -> str:
     """The keyed fingerprint of ``raw`` as shown in reports."""
-    data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     digest = hmac.new(_KEY, data, hashlib.sha256).hexdigest()
     return f"{PREFIX}{digest[:FINGERPRINT_HEX_DIGITS]}>"
 
