@@ -52,7 +52,7 @@ def test_decode_proxy_flag_and_named_fields() -> None:
 def test_decode_reads_a_pasted_response_from_stdin() -> None:
     pasted = (
         b"HTTP/1.1 401 Unauthorized\r\nServer: nginx\r\nWWW-Authenticate: Negotiate\r\n"
-        b"WWW-Authenticate: Basic realm=\"caf\xe9\"\r\n\r\n"
+        b'WWW-Authenticate: Basic realm="caf\xe9"\r\n\r\n'
     )
     r = run("decode", "--json", "-", stdin=pasted)
     assert r.returncode == 0, r.stderr
@@ -75,7 +75,12 @@ def test_decode_escapes_control_characters_from_the_header() -> None:
 
 
 def test_bad_input_is_a_message_and_status_2_never_a_traceback() -> None:
-    for args, stdin in ((["decode", "-"], b""), (["decode", "-"], b"Content-Type: text/html\n"), (["decode"], None), ([], None)):
+    for args, stdin in (
+        (["decode", "-"], b""),
+        (["decode", "-"], b"Content-Type: text/html\n"),
+        (["decode"], None),
+        ([], None),
+    ):
         r = run(*args, stdin=stdin)
         assert r.returncode == 2, (args, r.returncode, r.stderr)
         assert "Traceback" not in r.stderr

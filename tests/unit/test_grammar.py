@@ -20,14 +20,19 @@ def ids(value: str | bytes | list[str]) -> set[str]:
 STRICT = [
     ('Basic realm="simple"', [("Basic", {"realm": "simple"}, None)]),
     ("Basic realm=token", [("Basic", {"realm": "token"}, None)]),
-    ('Basic realm = "bws" ,charset="UTF-8"', [("Basic", {"realm": "bws", "charset": "UTF-8"}, None)]),
+    (
+        'Basic realm = "bws" ,charset="UTF-8"',
+        [("Basic", {"realm": "bws", "charset": "UTF-8"}, None)],
+    ),
     ('basic REALM="Case"', [("basic", {"realm": "Case"}, None)]),
     ('Basic realm="a \\"quoted\\" \\\\ pair"', [("Basic", {"realm": 'a "quoted" \\ pair'}, None)]),
     ('Basic realm="with, comma"', [("Basic", {"realm": "with, comma"}, None)]),
     ("Negotiate", [("Negotiate", {}, None)]),
     ("Negotiate YIIB+w==", [("Negotiate", {}, "YIIB+w==")]),
-    ("NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAGFKAAAADw==",
-     [("NTLM", {}, "TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAGFKAAAADw==")]),
+    (
+        "NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAGFKAAAADw==",
+        [("NTLM", {}, "TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAGFKAAAADw==")],
+    ),
     ("Newauth abc", [("Newauth", {}, "abc")]),
     ("Newauth abc=", [("Newauth", {}, "abc=")]),  # a lone "name=" is a valid token68
     (
@@ -38,7 +43,7 @@ STRICT = [
         ],
     ),
     (
-        "Negotiate, NTLM, Basic realm=\"x\"",
+        'Negotiate, NTLM, Basic realm="x"',
         [("Negotiate", {}, None), ("NTLM", {}, None), ("Basic", {"realm": "x"}, None)],
     ),
     (", , Basic realm=x ,, ", [("Basic", {"realm": "x"}, None)]),
@@ -109,12 +114,20 @@ LENIENT = [
     ("Bearer abc, error=x", [("Bearer", {"error": "x"}, "abc")], {grammar.TOKEN68_WITH_PARAMS}),
     ("", [("", {}, None)], {grammar.EMPTY_FIELD}),
     ('Basic "realm"', [("Basic", {}, None)], {grammar.UNEXPECTED_CHAR}),
-    ("Basic realm=x\x00y", [("Basic", {"realm": "x\x00y"}, None)], {grammar.CONTROL_CHAR, grammar.INVALID_TOKEN_CHAR}),
+    (
+        "Basic realm=x\x00y",
+        [("Basic", {"realm": "x\x00y"}, None)],
+        {grammar.CONTROL_CHAR, grammar.INVALID_TOKEN_CHAR},
+    ),
 ]
 
 
-@pytest.mark.parametrize(("value", "expected", "finding_ids"), LENIENT, ids=[repr(v) for v, *_ in LENIENT])
-def test_lenient_values_recover_and_report(value: str, expected: object, finding_ids: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("value", "expected", "finding_ids"), LENIENT, ids=[repr(v) for v, *_ in LENIENT]
+)
+def test_lenient_values_recover_and_report(
+    value: str, expected: object, finding_ids: set[str]
+) -> None:
     assert lexed(value) == expected
     assert ids(value) == finding_ids
 
@@ -129,7 +142,9 @@ def test_one_line_repeated_lines_and_comma_joined_parse_alike() -> None:
 
 def test_parameters_at_the_start_of_a_line_continue_the_previous_challenge() -> None:
     # RFC 9110 §5.3: repeated lines mean their comma-joined combination.
-    assert lexed(['Digest realm="r"', 'nonce="n"']) == [("Digest", {"realm": "r", "nonce": "n"}, None)]
+    assert lexed(['Digest realm="r"', 'nonce="n"']) == [
+        ("Digest", {"realm": "r", "nonce": "n"}, None)
+    ]
 
 
 def test_oversized_field_is_cut_with_a_truncated_finding() -> None:
@@ -181,7 +196,9 @@ def test_serialize_round_trip(value: str) -> None:
 def test_param_only_schemes_read_a_lone_name_equals_as_an_empty_parameter() -> None:
     assert lexed("Basic realm=") == [("Basic", {"realm": ""}, None)]
     assert ids("Basic realm=") == {grammar.MISSING_VALUE}
-    assert lexed(["Basic realm=", "charset=UTF-8"]) == [("Basic", {"realm": "", "charset": "UTF-8"}, None)]
+    assert lexed(["Basic realm=", "charset=UTF-8"]) == [
+        ("Basic", {"realm": "", "charset": "UTF-8"}, None)
+    ]
 
 
 def test_credentials_keep_single_padding_token68() -> None:
