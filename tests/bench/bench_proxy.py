@@ -1,0 +1,548 @@
+"""Live-proxy benchmark: mitmdump throughput with and without the authlens addon.
+
+Two mitmdump processes run side by side over the same loopback origin — the baseline
+(``mitmdump -q``) and the addon side (``mitmdump -q -s addon/authlens_addon.py``), each with
+its own confdir and port — and a load generator (wrk, or the asyncio client of
+``_loopback.py``) sends absolute-form requests (``GET http://127.0.0.1:ORIGIN/... HTTP/1.1``)
+to one side at a time. Rounds alternate the sides (A,B then B,A, ...) for each traffic kind,
+so drift of a noisy machine falls on both; each round gives one ratio addon/baseline and
+the median of those ratios is the result.
+
+Traffic kinds: ``ordinary`` (every answer 200 with a small body), ``all401`` (every answer a
+401 with Basic, Digest, Bearer, NTLM, Negotiate or multi-scheme challenges, half the
+requests carrying wrong credentials) and ``mixed`` (90 % 200, 10 % 401/407 with handshakes).
+
+Goals (issue): ordinary >= 97 % of the baseline, all401 >= 90 %.
+
+``--memory``: the long-run memory mode: N flows (default 200,000) of mixed traffic with
+401/407 handshakes from many client connections (one connection per wrk thread, and every
+25th request ``Connection: close`` so clients keep reconnecting) through a fresh addon
+mitmdump (and, interleaved segment by segment, a fresh baseline one), VmRSS sampled every
+``--sample-every`` flows; prints the series and the growth after warm-up.
+
+Examples::
+
+    python tests/bench/bench_proxy.py --quick
+    python tests/bench/bench_proxy.py --seconds 5 --rounds 9
+    python tests/bench/bench_proxy.py --memory --flows 200000 --sample-every 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _loopback as lb
+
+GOALS = {"ordinary": 0.97, "all401": 0.90}
+SIDES = ("baseline", "addon")
+
+
+@dataclass
+class Sample:
+    kind: str
+    side: str
+    round: int
+    rps: float
+    requests: int
+    seconds: float
+    non2xx: int
+    errors: int
+    p50_ms: float
+    cpu_ms_per_req: float  # mitmdump CPU time per request (less noisy than rps when busy)
+
+
+class Bench:
+    """The origin and the two mitmdump processes of one run."""
+
+    def __init__(self, args: argparse.Namespace, procs: lb.Processes) -> None:
+        self.args = args
+        self.procs = procs
+        self.work = lb.tmpdir("authlens-bench-proxy-")
+        self.mitmdump = args.mitmdump or lb.default_mitmdump()
+        self.addon = lb.check_addon(Path(args.addon))
+        ncpu = os.cpu_count() or 1
+        self.pin_proxy = {ncpu - 1} if args.pin and ncpu > 1 else None
+        self.pin_other = {0} if args.pin and ncpu > 1 else None
+        self.origin_port = self._start_origin()
+        self.ports: dict[str, int] = {}
+        self.pids: dict[str, subprocess.Popen[Any]] = {}
+        self.logs: dict[str, Path] = {}
+
+    def _preexec(self, cpus: set[int] | None) -> Any:
+        return (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+
+    def _start_origin(self) -> int:
+        log = open(self.work / "origin.log", "w")  # noqa: SIM115 (closed with the process)
+        proc = self.procs.start(
+            [
+                sys.executable,
+                str(Path(lb.__file__).resolve()),
+                "origin",
+                "--port",
+                "0",
+                "--max-seconds",
+                str(self.args.max_lifetime),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=lb.bench_env(),
+            preexec_fn=self._preexec(self.pin_other),
+        )
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        port = int(json.loads(line)["port"])
+        lb.wait_port(port, proc)
+        return port
+
+    def start_side(self, side: str, tag: str = "") -> None:
+        name = side + tag
+        confdir = lb.make_confdir(self.work, "confdir-" + name, self.mitmdump)
+        port = lb.free_port()
+        cmd = [
+            self.mitmdump,
+            "-q",
+            "--listen-host",
+            lb.LOOPBACK,
+            "--listen-port",
+            str(port),
+            "--set",
+            f"confdir={confdir}",
+        ]
+        if side == "addon":
+            cmd += ["-s", str(self.addon)]
+        log_path = self.work / f"mitmdump-{name}.log"
+        log = open(log_path, "w")  # noqa: SIM115 (closed with the process)
+        proc = self.procs.start(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=lb.bench_env(),
+            cwd=str(lb.REPO),
+            preexec_fn=self._preexec(self.pin_proxy),
+        )
+        lb.wait_port(port, proc)
+        time.sleep(0.3)
+        self.ports[side], self.pids[side], self.logs[side] = port, proc, log_path
+        problems = self.log_problems(side)
+        if problems:
+            raise SystemExit(f"mitmdump ({side}) reported errors at start-up:\n{problems}")
+
+    def stop_side(self, side: str) -> None:
+        proc = self.pids.pop(side, None)
+        if proc is not None:
+            lb.stop_process(proc)
+            if proc in self.procs.procs:
+                self.procs.procs.remove(proc)
+
+    def log_problems(self, side: str) -> str:
+        text = self.logs[side].read_text(errors="replace")
+        bad = [ln for ln in text.splitlines() if "Traceback" in ln or "rror" in ln]
+        return "\n".join(bad[:20])
+
+    def load(
+        self,
+        side: str,
+        seq: list[lb.Req],
+        seconds: float,
+        max_requests: int = 0,
+        connections: int | None = None,
+    ) -> tuple[lb.LoadResult, float]:
+        pid = self.pids[side].pid
+        cpu0 = lb.proc_cpu_seconds(pid)
+        res = lb.run_load(
+            proxy_port=self.ports[side],
+            origin_port=self.origin_port,
+            seq=seq,
+            seconds=seconds,
+            connections=connections or self.args.connections,
+            max_requests=max_requests,
+            tool=self.args.load,
+            workdir=self.work,
+            cpus=self.pin_other,
+        )
+        return res, lb.proc_cpu_seconds(pid) - cpu0
+
+
+# --------------------------------------------------------------------------------------
+# Throughput
+# --------------------------------------------------------------------------------------
+
+
+def run_throughput(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    for side in SIDES:
+        bench.start_side(side)
+    print(
+        f"origin 127.0.0.1:{bench.origin_port}; mitmdump baseline :{bench.ports['baseline']} "
+        f"(pid {bench.pids['baseline'].pid}), addon :{bench.ports['addon']} (pid {bench.pids['addon'].pid}); "
+        f"load={args.load}, {args.connections} connections, {args.seconds:g}s x {args.rounds} rounds per side and kind",
+        flush=True,
+    )
+    seqs = {k: lb.request_mix(k) for k in kinds}
+    # Warm-up (discarded): imports, caches, first connections.
+    for kind in kinds:
+        for side in SIDES:
+            bench.load(side, seqs[kind], args.warmup)
+    samples: list[Sample] = []
+    print("\nround  kind      side        req/s   non2xx  errors  p50 ms  cpu ms/req", flush=True)
+    for rnd in range(args.rounds):
+        for kind in kinds:
+            order = SIDES if rnd % 2 == 0 else SIDES[::-1]
+            for side in order:
+                res, cpu = bench.load(side, seqs[kind], args.seconds)
+                s = Sample(
+                    kind,
+                    side,
+                    rnd,
+                    res.rps,
+                    res.requests,
+                    res.seconds,
+                    res.non2xx,
+                    res.errors,
+                    res.p50_ms,
+                    1e3 * cpu / max(1, res.requests),
+                )
+                samples.append(s)
+                print(
+                    f"{rnd:5d}  {kind:8s}  {side:8s}  {s.rps:8.1f}  {s.non2xx:7d}  {s.errors:6d}  "
+                    f"{s.p50_ms:6.2f}  {s.cpu_ms_per_req:10.3f}",
+                    flush=True,
+                )
+
+    hwm = {side: lb.proc_status_kib(bench.pids[side].pid, "VmHWM") for side in SIDES}
+    rss = {side: lb.proc_status_kib(bench.pids[side].pid, "VmRSS") for side in SIDES}
+    problems = {side: bench.log_problems(side) for side in SIDES}
+
+    print("\nThroughput (median over rounds; ratio = median of per-round addon/baseline)")
+    rows = []
+    summary: dict[str, Any] = {}
+    for kind in kinds:
+        per = {side: [s for s in samples if s.kind == kind and s.side == side] for side in SIDES}
+        ratios = [
+            a.rps / b.rps for a, b in zip(per["addon"], per["baseline"], strict=True) if b.rps > 0
+        ]
+        cpu_ratios = [
+            b.cpu_ms_per_req / a.cpu_ms_per_req
+            for a, b in zip(per["addon"], per["baseline"], strict=True)
+            if a.cpu_ms_per_req > 0
+        ]
+        med = lb.median(ratios)
+        goal = GOALS.get(kind)
+        lo, hi = lb.median_ci(ratios)
+        verdict = "-" if goal is None else ("MET" if med >= goal else "MISSED")
+        if goal is not None and lo < goal <= hi:
+            verdict += " (CI spans goal)"
+        expected_non2xx = {"ordinary": 0.0, "all401": 1.0, "mixed": 0.10}[kind]
+        got_non2xx = sum(s.non2xx for s in per["addon"]) / max(
+            1, sum(s.requests for s in per["addon"])
+        )
+        errors = sum(s.errors for s in per["addon"] + per["baseline"])
+        rows.append(
+            [
+                kind,
+                lb.median(s.rps for s in per["baseline"]),
+                lb.median(s.rps for s in per["addon"]),
+                f"{med:.3f}",
+                f"{lo:.3f}..{hi:.3f}",
+                f"{lb.median(cpu_ratios):.3f}",
+                f">= {goal:.2f}" if goal else "-",
+                verdict,
+                f"{got_non2xx:.0%}/{expected_non2xx:.0%}",
+                errors,
+            ]
+        )
+        summary[kind] = {
+            "baseline_rps_median": lb.median(s.rps for s in per["baseline"]),
+            "addon_rps_median": lb.median(s.rps for s in per["addon"]),
+            "ratio_median": med,
+            "ratio_ci95": [lo, hi],
+            "ratios": ratios,
+            "cpu_ratio_median": lb.median(cpu_ratios),
+            "goal": goal,
+            "verdict": verdict,
+            "errors": errors,
+        }
+    lb.table(
+        rows,
+        [
+            "kind",
+            "base req/s",
+            "addon req/s",
+            "ratio",
+            "95% CI of ratio",
+            "cpu ratio",
+            "goal",
+            "verdict",
+            "4xx seen/exp",
+            "sock err",
+        ],
+    )
+    print(
+        "  (95% CI: distribution-free interval of the median ratio; cpu ratio = baseline "
+        "mitmdump CPU ms per request / addon's, from /proc/PID/stat)"
+    )
+    print("\nmitmdump memory after the throughput rounds")
+    lb.table(
+        [[side, hwm[side] / 1024, rss[side] / 1024] for side in SIDES],
+        ["side", "peak RSS (VmHWM) MiB", "VmRSS MiB"],
+    )
+    for side in SIDES:
+        if problems[side]:
+            print(f"\nWARNING: mitmdump ({side}) logged errors:\n{problems[side]}")
+    return {
+        "samples": [asdict(s) for s in samples],
+        "summary": summary,
+        "vmhwm_kib": hwm,
+        "vmrss_kib": rss,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Long-run memory
+# --------------------------------------------------------------------------------------
+
+
+def run_memory(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
+    sides = ["addon"] if args.memory_sides == "addon" else list(SIDES)
+    for side in sides:
+        bench.start_side(side, tag="-memory")
+    seq = lb.with_connection_close(lb.request_mix("mixed"), 25)
+    print(
+        f"long run: {args.flows:,} flows per side of mixed traffic (10 % 401/407, handshakes), "
+        f"{args.memory_connections} client connections (Connection: close every 25th request), "
+        f"VmRSS sampled every {args.sample_every:,} flows; sides: {', '.join(sides)}",
+        flush=True,
+    )
+    series: dict[str, list[tuple[int, int]]] = {
+        side: [(0, lb.proc_status_kib(bench.pids[side].pid, "VmRSS"))] for side in sides
+    }
+    flows = dict.fromkeys(sides, 0)
+    errors = dict.fromkeys(sides, 0)
+    t_start = time.monotonic()
+    print(
+        "\n   flows  " + "  ".join(f"{s + ' VmRSS MiB':>17s}" for s in sides) + "    req/s",
+        flush=True,
+    )
+    seg = 0
+    while min(flows.values()) < args.flows:
+        order = sides if seg % 2 == 0 else sides[::-1]
+        rates = []
+        for side in order:
+            want = min(args.sample_every, args.flows - flows[side])
+            if want <= 0:
+                continue
+            # Bound: at least 20 flows/s, plus slack.
+            res, _ = bench.load(
+                side,
+                seq,
+                seconds=30 + want / 20,
+                max_requests=want,
+                connections=args.memory_connections,
+            )
+            flows[side] += res.requests
+            errors[side] += res.errors
+            rates.append(res.rps)
+            series[side].append((flows[side], lb.proc_status_kib(bench.pids[side].pid, "VmRSS")))
+        seg += 1
+        print(
+            f"{min(flows.values()):8d}  "
+            + "  ".join(f"{series[s][-1][1] / 1024:17.1f}" for s in sides)
+            + f"  {lb.median(rates):7.0f}",
+            flush=True,
+        )
+        if time.monotonic() - t_start > args.max_lifetime - 120:
+            print("stopping early: --max-lifetime reached", flush=True)
+            break
+
+    print(f"\nLong-run memory ({time.monotonic() - t_start:.0f} s)")
+    rows = []
+    result: dict[str, Any] = {"series": series}
+    for side in sides:
+        pts = series[side]
+        warm_flows = args.flows * args.warmup_fraction
+        warm = next((p for p in pts if p[0] >= warm_flows), pts[-1])
+        post = [p for p in pts if p[0] >= warm[0]]
+        growth_kib = pts[-1][1] - warm[1]
+        slope = _slope(post)  # KiB per flow
+        hwm = lb.proc_status_kib(bench.pids[side].pid, "VmHWM")
+        rows.append(
+            [
+                side,
+                pts[-1][0],
+                pts[1][1] / 1024 if len(pts) > 1 else 0.0,
+                warm[0],
+                warm[1] / 1024,
+                pts[-1][1] / 1024,
+                growth_kib / 1024,
+                slope * 1024 * 100_000 / 1024,
+                hwm / 1024,
+                errors[side],
+            ]
+        )
+        result[side] = {
+            "flows": pts[-1][0],
+            "warm_at": warm[0],
+            "rss_warm_kib": warm[1],
+            "rss_end_kib": pts[-1][1],
+            "growth_kib": growth_kib,
+            "slope_kib_per_100k_flows": slope * 100_000,
+            "vmhwm_kib": hwm,
+            "errors": errors[side],
+        }
+    lb.table(
+        rows,
+        [
+            "side",
+            "flows",
+            "RSS 1st MiB",
+            "warm-up at",
+            "RSS warm MiB",
+            "RSS end MiB",
+            "growth MiB",
+            "slope MiB/100k",
+            "VmHWM MiB",
+            "sock err",
+        ],
+    )
+    a = result["addon"]
+    base_growth = result["baseline"]["growth_kib"] if "baseline" in result else 0
+    extra_mib = (a["growth_kib"] - base_growth) / 1024
+    flat = extra_mib <= args.flat_mib
+    result["verdict"] = "FLAT" if flat else "GROWS"
+    print(
+        f"  addon growth after warm-up beyond the baseline's: {extra_mib:+.1f} MiB over "
+        f"{a['flows'] - a['warm_at']:,} flows -> {result['verdict']} (threshold {args.flat_mib:g} MiB)"
+    )
+    for side in sides:
+        p = bench.log_problems(side)
+        if p:
+            print(f"\nWARNING: mitmdump ({side}) logged errors:\n{p}")
+    return result
+
+
+def _slope(points: list[tuple[int, int]]) -> float:
+    """Least-squares slope of RSS (KiB) over flows."""
+    if len(points) < 2:
+        return 0.0
+    xs = [float(p[0]) for p in points]
+    ys = [float(p[1]) for p in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else 0.0
+
+
+# --------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--seconds", type=float, default=5.0, help="length of one measured run (default 5)"
+    )
+    ap.add_argument("--rounds", type=int, default=9, help="interleaved rounds per kind (default 9)")
+    ap.add_argument(
+        "--warmup", type=float, default=2.0, help="discarded warm-up seconds per side and kind"
+    )
+    ap.add_argument("--kinds", default="ordinary,all401,mixed")
+    ap.add_argument("--connections", type=int, default=8, help="client connections (default 8)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="short smoke run: 2 s x 3 rounds; memory mode: 20,000 flows",
+    )
+    ap.add_argument("--memory", action="store_true", help="run the long-run memory mode instead")
+    ap.add_argument("--flows", type=int, default=200_000, help="memory mode: flows per side")
+    ap.add_argument(
+        "--sample-every", type=int, default=10_000, help="memory mode: flows between samples"
+    )
+    ap.add_argument("--memory-connections", type=int, default=16)
+    ap.add_argument(
+        "--memory-sides",
+        choices=("addon", "both"),
+        default="both",
+        help="memory mode: the addon side only, or both interleaved (default)",
+    )
+    ap.add_argument(
+        "--warmup-fraction",
+        type=float,
+        default=0.2,
+        help="memory mode: growth is measured after this fraction of the flows",
+    )
+    ap.add_argument(
+        "--flat-mib",
+        type=float,
+        default=5.0,
+        help="memory mode: allowed growth beyond the baseline's after warm-up (MiB)",
+    )
+    ap.add_argument(
+        "--addon",
+        default=str(lb.DEFAULT_ADDON),
+        help="the addon script (default addon/authlens_addon.py)",
+    )
+    ap.add_argument(
+        "--mitmdump", default="", help="mitmdump executable (default: next to this Python)"
+    )
+    ap.add_argument(
+        "--load",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator (auto: wrk when installed, else the asyncio client)",
+    )
+    ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin the mitmdumps to the last CPU and origin + load generator to CPU 0",
+    )
+    ap.add_argument("--json", default="", help="also write all samples and results to this file")
+    ap.add_argument(
+        "--max-lifetime", type=float, default=7200.0, help="hard bound of the whole run (s)"
+    )
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.seconds, args.rounds, args.warmup = 2.0, 3, 1.0
+        if args.flows == 200_000:
+            args.flows = 20_000
+        if args.sample_every == 10_000:
+            args.sample_every = 2_000
+    if args.load == "auto":
+        args.load = "wrk" if lb.have_wrk() else "python"
+        if args.load == "python":
+            print(
+                "note: wrk not found (apt-get install wrk); using the asyncio client, which "
+                "shares the CPUs with mitmdump",
+                file=sys.stderr,
+            )
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    mitmdump = args.mitmdump or lb.default_mitmdump()
+    lb.print_facts(lb.machine_facts(mitmdump))
+    print(f"addon: {args.addon}", flush=True)
+    with lb.Processes() as procs:
+        lb.install_signal_cleanup(procs)
+        bench = Bench(args, procs)
+        out = run_memory(args, bench) if args.memory else run_throughput(args, bench)
+        out["args"] = vars(args)
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=1, default=str))
+        print(f"\nlogs and scripts: {bench.work}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
