@@ -1,0 +1,398 @@
+"""The diagnosis engine: from exchanges to ranked, explained verdicts.
+
+Theory of operation
+-------------------
+:func:`is_relevant` is the cheap gate: only exchanges about authentication go further
+(401/407, auth-related 403, a redirect to a login page, requests carrying credentials,
+responses carrying challenges). For each relevant exchange :meth:`Engine.observe`
+
+1. decodes both challenge fields and both credential fields once;
+2. classifies the client (:mod:`authlens.client`) and who answered (:mod:`authlens.refusal`);
+3. feeds the :class:`~authlens.handshake.Tracker`, which returns this exchange's
+   :class:`~authlens.handshake.HandshakeView` and the IDs of earlier exchanges whose view
+   a later one changed (a retry answers a challenge, a third refusal makes a streak);
+4. runs every detector (:mod:`authlens.diagnose.rules`) on a read-only
+   :class:`~authlens.diagnose.rules.Context`, merges the hits per diagnosis (evidence
+   concatenated, confidence combined as a noisy-OR, worst severity), drops diagnoses a
+   more specific one supersedes, and ranks by severity, then confidence, then catalogue
+   order;
+5. builds the DESIGN.md §3 metadata, the comment (one line per diagnosis, top three,
+   each starting with the ID) and the marker (by the worst severity).
+
+Earlier exchanges are re-judged from their stored context with their new view, and their
+complete, updated :class:`~authlens.diagnose.api.Verdict` follows this exchange's. Only
+contexts that can still change are stored, in an LRU capped at ``config.max_tracked``.
+
+Nothing here raises: a failing detector becomes an ``internal-error`` diagnosis next to
+the others, and a failure around them a verdict with only ``internal-error``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from authlens.challenge import PROXY_AUTHENTICATE, WWW_AUTHENTICATE, Challenge, parse_challenges
+from authlens.client import UNKNOWN as CLIENT_UNKNOWN
+from authlens.client import ClientInfo, classify
+from authlens.credentials import AUTHORIZATION, PROXY_AUTHORIZATION, Credentials, decode_credentials
+from authlens.diagnose.api import (
+    MARKER_ERROR,
+    MARKER_INFO,
+    MARKER_WARNING,
+    AnalyzerConfig,
+    Verdict,
+)
+from authlens.diagnose.catalogue import CATALOGUE, DEMOTES, INTERNAL_ERROR, SUPERSEDES, Diagnosis
+from authlens.diagnose.rules import Context, Detector, Hit, registry
+from authlens.diagnose.rules.redirect import login_location
+from authlens.findings import Severity
+from authlens.handshake import Tracker
+from authlens.model import Exchange
+from authlens.refusal import UNKNOWN as REFUSAL_UNKNOWN
+from authlens.refusal import RefusedBy, identify
+
+METADATA_VERSION = 1
+MAX_COMMENT_LINES = 3
+
+# Fails at import time when a catalogue ID has no detector or two.
+DETECTORS: Mapping[Diagnosis, Detector] = registry()
+_ORDER = {d: i for i, d in enumerate(CATALOGUE)}
+_SLOTS = {d: d.slots() for d in CATALOGUE}
+_MARKERS = {
+    Severity.ERROR: MARKER_ERROR,
+    Severity.WARNING: MARKER_WARNING,
+    Severity.INFO: MARKER_INFO,
+}
+_AUTH_FIELDS = ("authorization", "proxy-authorization")
+_SANITIZABLE = ("authorization", "proxy-authorization", "cookie", "set-cookie")
+_IIS_MARKERS = (b"HTTP Error 403.", b"Detailed Error - 403.", b"403.")
+
+
+def is_relevant(exchange: Exchange) -> bool:
+    """Whether ``exchange`` is about authentication at all. Cheap: header lookups only
+    (plus a bounded look at a 403 body for an IIS sub-status)."""
+    request_headers = exchange.request.headers
+    if "authorization" in request_headers or "proxy-authorization" in request_headers:
+        return True
+    response = exchange.response
+    if response is None:
+        return False
+    status = response.status_code
+    if status in (401, 407):
+        return True
+    headers = response.headers
+    if "www-authenticate" in headers or "proxy-authenticate" in headers:
+        return True
+    if status == 403:
+        body = (response.body or b"")[:4096]
+        return any(marker in body for marker in _IIS_MARKERS)
+    if 300 <= status < 400:
+        location = headers.get("Location")
+        return bool(location) and login_location(exchange.request.url, location or "") is not None
+    return False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Judged:
+    diagnosis: Diagnosis
+    severity: Severity
+    confidence: float
+    evidence: tuple[str, ...]
+    slots: Mapping[str, str]
+
+
+class Engine:
+    """Judges exchanges in order; see the module docstring. Never raises."""
+
+    def __init__(self, config: AnalyzerConfig | None = None) -> None:
+        self.config = config or AnalyzerConfig()
+        self._tracker = Tracker(self.config.max_tracked, self.config.no_retry_after)
+        # Contexts of exchanges whose verdict a later exchange (or time) can still change.
+        self._stored: OrderedDict[str, Context] = OrderedDict()
+
+    # -- the contract -------------------------------------------------------------------
+
+    def observe(self, exchange: Exchange) -> list[Verdict]:
+        """The verdict of ``exchange`` (when relevant and diagnosed), then updated verdicts
+        of earlier exchanges it changed."""
+        try:
+            if not is_relevant(exchange):
+                response = exchange.response
+                if response is not None and 300 <= response.status_code < 400:
+                    self._tracker.redirect_hop(exchange)
+                return []
+            context, changed = self._context(exchange)
+            verdicts: list[Verdict] = []
+            own = self.judge(context)
+            if own.metadata["diagnoses"]:
+                verdicts.append(own)
+            self._store(context)
+            verdicts += self._rejudge(changed)
+            return verdicts
+        except Exception as exc:  # the one guard: report, never raise into mitmproxy
+            return [_failure(exchange, exc)]
+
+    def expire(self, now: float) -> list[Verdict]:
+        """Verdicts whose time-based decisions (``no-retry``) fell due by ``now``."""
+        try:
+            due = self._tracker.expire(now)
+        except Exception:  # pragma: no cover - the tracker only compares numbers
+            return []
+        return self._rejudge(due)
+
+    def finish(self) -> list[Verdict]:
+        """Settle everything still pending: the end of a run."""
+        try:
+            due = self._tracker.finish()
+        except Exception:  # pragma: no cover - the tracker only flips flags
+            return []
+        return self._rejudge(due)
+
+    # -- building a context ---------------------------------------------------------------
+
+    def _context(self, exchange: Exchange) -> tuple[Context, tuple[str, ...]]:
+        response = exchange.response
+        www: list[Challenge] = []
+        proxy: list[Challenge] = []
+        if response is not None:
+            lines = response.headers.get_all(WWW_AUTHENTICATE)
+            if lines:
+                www = parse_challenges(lines, WWW_AUTHENTICATE)
+            lines = response.headers.get_all(PROXY_AUTHENTICATE)
+            if lines:
+                proxy = parse_challenges(lines, PROXY_AUTHENTICATE)
+        unknown = _unknown_fields(exchange)
+        authorization = _credentials(exchange, AUTHORIZATION, unknown)
+        proxy_authorization = _credentials(exchange, PROXY_AUTHORIZATION, unknown)
+        observation = self._tracker.observe(
+            exchange, www, proxy, authorization, proxy_authorization, unknown
+        )
+        context = Context(
+            exchange=exchange,
+            www=tuple(www),
+            proxy=tuple(proxy),
+            authorization=authorization,
+            proxy_authorization=proxy_authorization,
+            client=classify(exchange.request),
+            refused_by=identify(exchange),
+            view=observation.view,
+            config=self.config,
+            unknown_fields=unknown,
+        )
+        return context, observation.changed
+
+    def _store(self, context: Context) -> None:
+        exchange_id = context.exchange.id
+        if not self._tracker.may_change(exchange_id):
+            self._stored.pop(exchange_id, None)
+            return
+        self._stored[exchange_id] = context
+        self._stored.move_to_end(exchange_id)
+        while len(self._stored) > max(1, self.config.max_tracked):
+            self._stored.popitem(last=False)
+
+    def _rejudge(self, exchange_ids: tuple[str, ...] | list[str]) -> list[Verdict]:
+        verdicts: list[Verdict] = []
+        for exchange_id in dict.fromkeys(exchange_ids):
+            stored = self._stored.get(exchange_id)
+            view = self._tracker.view(exchange_id)
+            if stored is None or view is None:
+                continue  # evicted: too old to update
+            try:
+                context = dataclasses.replace(stored, view=view)
+                verdicts.append(self.judge(context))
+                self._store(context)
+            except Exception as exc:
+                verdicts.append(_failure(stored.exchange, exc))
+        return verdicts
+
+    # -- judging ------------------------------------------------------------------------------
+
+    def judge(self, context: Context) -> Verdict:
+        """Run every detector on ``context`` and build its verdict."""
+        hits: dict[Diagnosis, list[Hit]] = {}
+        for diagnosis, detector in DETECTORS.items():
+            try:
+                for found in detector(context):
+                    missing = _SLOTS[diagnosis] - found.slots.keys()
+                    if missing:
+                        raise KeyError(f"{diagnosis.id} hit lacks slots {sorted(missing)}")
+                    hits.setdefault(diagnosis, []).append(found)
+            except Exception as exc:
+                hits.setdefault(INTERNAL_ERROR, []).append(_error_hit(diagnosis, exc))
+        judged = _rank(_supersede([_merge(d, h) for d, h in hits.items()]))
+        return _verdict(context, judged)
+
+
+def _unknown_fields(exchange: Exchange) -> frozenset[str]:
+    """Auth fields whose value the capture hides: listed as sanitized, or blank in a HAR."""
+    unknown = {name.lower() for name in exchange.sanitized}
+    if exchange.source == "har":
+        for name, value in exchange.request.headers:
+            if name.lower() in _SANITIZABLE and not value.strip():
+                unknown.add(name.lower())
+    return frozenset(unknown)
+
+
+def _credentials(exchange: Exchange, name: str, unknown: frozenset[str]) -> Credentials | None:
+    if name.lower() in unknown:
+        return None
+    value = exchange.request.headers.get(name)
+    if value is None:
+        return None
+    return decode_credentials(value, name)
+
+
+def _merge(diagnosis: Diagnosis, hits: list[Hit]) -> _Judged:
+    """One diagnosis from several hits: the strongest hit's slots, all evidence, the
+    worst severity, and the confidence that at least one hit is right (noisy-OR)."""
+    best = max(hits, key=lambda h: h.confidence)
+    severities = [h.severity or diagnosis.severity for h in hits]
+    doubt = 1.0
+    for h in hits:
+        doubt *= 1.0 - h.confidence
+    evidence = tuple(dict.fromkeys(e for h in hits for e in h.evidence))
+    return _Judged(
+        diagnosis,
+        max(severities, key=lambda s: s.rank),
+        round(min(0.99, 1.0 - doubt), 2),
+        evidence,
+        best.slots,
+    )
+
+
+_DEMOTED_FACTOR = 0.6
+_DEMOTING_CONFIDENCE = 0.5
+
+
+def _supersede(judged: list[_Judged]) -> list[_Judged]:
+    """Drop what a more specific diagnosis supersedes; demote what it explains."""
+    dropped: set[Diagnosis] = set()
+    demoted_by: dict[Diagnosis, list[str]] = {}
+    for j in judged:
+        dropped |= SUPERSEDES.get(j.diagnosis, frozenset())
+        if j.severity is Severity.ERROR and j.confidence >= _DEMOTING_CONFIDENCE:
+            # Only a confident, error-level cause explains the refusal away.
+            for other in DEMOTES.get(j.diagnosis, frozenset()):
+                demoted_by.setdefault(other, []).append(j.diagnosis.id)
+    out: list[_Judged] = []
+    for j in judged:
+        if j.diagnosis in dropped:
+            continue
+        causes = demoted_by.get(j.diagnosis)
+        if causes:
+            j = dataclasses.replace(
+                j,
+                confidence=round(j.confidence * _DEMOTED_FACTOR, 2),
+                evidence=(
+                    *j.evidence,
+                    "a more specific cause was found: " + ", ".join(sorted(causes)),
+                ),
+            )
+        out.append(j)
+    return out
+
+
+def _rank(judged: list[_Judged]) -> list[_Judged]:
+    return sorted(judged, key=lambda j: (-j.severity.rank, -j.confidence, _ORDER[j.diagnosis]))
+
+
+def _verdict(context: Context, judged: list[_Judged]) -> Verdict:
+    diagnoses: list[dict[str, Any]] = []
+    lines: list[str] = []
+    for j in judged:
+        try:
+            headline, explanation, fix = (_one_line(t) for t in j.diagnosis.render(j.slots))
+        except (KeyError, ValueError, IndexError) as exc:  # a template bug
+            j = _merge(INTERNAL_ERROR, [_error_hit(j.diagnosis, exc)])
+            headline, explanation, fix = (_one_line(t) for t in j.diagnosis.render(j.slots))
+        diagnoses.append(
+            {
+                "id": j.diagnosis.id,
+                "severity": str(j.severity),
+                "title": j.diagnosis.title,
+                "explanation": explanation,
+                "fix": fix,
+                "evidence": list(j.evidence),
+                "confidence": j.confidence,
+                "references": list(j.diagnosis.references),
+            }
+        )
+        if len(lines) < MAX_COMMENT_LINES:
+            lines.append(f"{j.diagnosis.id}: {headline}")
+    worst = max((j.severity for j in judged), key=lambda s: s.rank, default=None)
+    metadata = _metadata(context, diagnoses)
+    return Verdict(
+        exchange_id=context.exchange.id,
+        metadata=metadata,
+        comment="\n".join(lines),
+        marker=_MARKERS[worst] if worst is not None else "",
+        severity=worst,
+    )
+
+
+def _metadata(context: Context, diagnoses: list[dict[str, Any]]) -> dict[str, Any]:
+    credentials = context.credentials or context.authorization or context.proxy_authorization
+    return {
+        "version": METADATA_VERSION,
+        "client": context.client.to_json(),
+        "refused_by": context.refused_by.to_json(),
+        "challenges": [c.to_json() for c in context.challenges],
+        "credentials": (
+            {
+                "field": credentials.field,
+                "scheme": credentials.scheme,
+                "summary": dict(credentials.summary),  # a copy: callers may edit theirs
+            }
+            if credentials is not None
+            else None
+        ),
+        "diagnoses": diagnoses,
+        "comparison": None,
+    }
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _error_hit(diagnosis: Diagnosis, exc: BaseException) -> Hit:
+    # The exception's type and the detector only: its message might quote traffic.
+    where = f"detector for {diagnosis.id}" if diagnosis is not INTERNAL_ERROR else "engine"
+    text = f"{type(exc).__name__} in the {where}"
+    return Hit((text,), 1.0, {"error": text})
+
+
+def _failure(exchange: Exchange, exc: BaseException) -> Verdict:
+    """A verdict carrying only ``internal-error``, for a failure outside the detectors."""
+    text = f"{type(exc).__name__} in the engine"
+    headline, explanation, fix = INTERNAL_ERROR.render({"error": text})
+    diagnosis = {
+        "id": INTERNAL_ERROR.id,
+        "severity": str(INTERNAL_ERROR.severity),
+        "title": INTERNAL_ERROR.title,
+        "explanation": explanation,
+        "fix": fix,
+        "evidence": [text],
+        "confidence": 1.0,
+        "references": list(INTERNAL_ERROR.references),
+    }
+    metadata: dict[str, Any] = {
+        "version": METADATA_VERSION,
+        "client": ClientInfo(CLIENT_UNKNOWN, "").to_json(),
+        "refused_by": RefusedBy(REFUSAL_UNKNOWN, "").to_json(),
+        "challenges": [],
+        "credentials": None,
+        "diagnoses": [diagnosis],
+        "comparison": None,
+    }
+    return Verdict(
+        exchange_id=exchange.id,
+        metadata=metadata,
+        comment=f"{INTERNAL_ERROR.id}: {headline}",
+        marker=_MARKERS[INTERNAL_ERROR.severity],
+        severity=INTERNAL_ERROR.severity,
+    )

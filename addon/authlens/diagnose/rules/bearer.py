@@ -1,0 +1,179 @@
+"""Detectors for Bearer (and DPoP) tokens: lifetimes and the server's own error codes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from authlens.challenge import Challenge
+from authlens.credentials import Credentials
+from authlens.diagnose.catalogue import (
+    INSUFFICIENT_SCOPE,
+    INVALID_TOKEN,
+    TOKEN_EXPIRED,
+    TOKEN_NOT_YET_VALID,
+)
+from authlens.diagnose.rules import Context, Hit, detects, hit, summary_text
+
+_TOKEN_SCHEMES = frozenset({"bearer", "dpop"})
+_REFUSALS = (401, 403, 407)
+# Below this, "not yet valid" is as likely rounding as skew: said with less confidence.
+_SMALL_SKEW = 5.0
+
+
+def _jwt(credentials: Credentials | None) -> Mapping[str, Any] | None:
+    if credentials is None or credentials.scheme.lower() not in _TOKEN_SCHEMES:
+        return None
+    jwt = credentials.summary.get("jwt")
+    return jwt if isinstance(jwt, Mapping) else None
+
+
+def _claim(jwt: Mapping[str, Any], name: str) -> float | None:
+    claims = jwt.get("claims")
+    if not isinstance(claims, Mapping):
+        return None
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _iso(seconds: float) -> str:
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return f"{seconds:.0f}"
+
+
+def duration(seconds: float) -> str:
+    """'3 h 12 min', '45 s', '2 days 4 h': a human span."""
+    seconds = abs(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    hours, minutes = divmod(int(minutes), 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} days {hours} h" if hours else f"{days} days"
+
+
+@detects(TOKEN_EXPIRED)
+def token_expired(ctx: Context) -> Iterator[Hit]:
+    jwt = _jwt(ctx.credentials)
+    if jwt is None or ctx.status not in _REFUSALS:
+        return
+    exp = _claim(jwt, "exp")
+    reference = ctx.reference_time()
+    if exp is None or reference is None:
+        return
+    now, named = reference
+    if exp >= now:
+        return
+    from_date = named.startswith("the response's Date")
+    yield hit(
+        [
+            f"JWT exp = {_iso(exp)}",
+            f"{named}: {_iso(now)}",
+            f"expired {duration(now - exp)} earlier",
+        ],
+        0.95 if from_date else 0.8,
+        exp=_iso(exp),
+        delta=duration(now - exp),
+        reference=named,
+    )
+
+
+@detects(TOKEN_NOT_YET_VALID)
+def token_not_yet_valid(ctx: Context) -> Iterator[Hit]:
+    jwt = _jwt(ctx.credentials)
+    if jwt is None or ctx.status not in _REFUSALS:
+        return
+    reference = ctx.reference_time()
+    if reference is None:
+        return
+    now, named = reference
+    for claim, base in (("nbf", 0.85), ("iat", 0.7)):
+        value = _claim(jwt, claim)
+        if value is None or value <= now:
+            continue
+        skew = value - now
+        yield hit(
+            [f"JWT {claim} = {_iso(value)}", f"{named}: {_iso(now)}"],
+            base if skew >= _SMALL_SKEW else base * 0.7,
+            claim=claim,
+            when=_iso(value),
+            delta=duration(skew),
+            reference=named,
+        )
+        return  # nbf explains it; iat would only repeat it
+
+
+def _errors(ctx: Context, code: str) -> Iterator[Challenge]:
+    for challenge in ctx.challenges:
+        if challenge.scheme.lower() in _TOKEN_SCHEMES and challenge.decoded.get("error") == code:
+            yield challenge
+
+
+@detects(INVALID_TOKEN)
+def invalid_token(ctx: Context) -> Iterator[Hit]:
+    for challenge in _errors(ctx, "invalid_token"):
+        described = challenge.decoded.get("error_description")
+        description = f" ({summary_text(described, 120)})" if isinstance(described, str) else ""
+        jwt = _jwt(ctx.credentials)
+        if ctx.credentials is None:
+            note = "This request carried no token at all."
+        elif jwt is not None:
+            claims = jwt.get("claims")
+            claims = claims if isinstance(claims, Mapping) else {}
+            parts = [
+                f"{name} {summary_text(claims[name], 60)}"
+                for name in ("iss", "aud", "azp")
+                if name in claims
+            ]
+            note = "The token is a JWT" + (f" with {', '.join(parts)}." if parts else ".")
+            note += " Compare those with what this API expects."
+        else:
+            note = "The token is opaque, so only its issuer can say why."
+        yield hit(
+            [f'{challenge.field}: {challenge.scheme} error="invalid_token"{description}'],
+            0.9,
+            description=description,
+            token_note=note,
+        )
+        return
+
+
+@detects(INSUFFICIENT_SCOPE)
+def insufficient_scope(ctx: Context) -> Iterator[Hit]:
+    for challenge in _errors(ctx, "insufficient_scope"):
+        scopes = challenge.decoded.get("scope")
+        required = (
+            f" ({' '.join(summary_text(s, 60) for s in scopes)})"
+            if isinstance(scopes, list) and scopes
+            else ""
+        )
+        granted = ""
+        jwt = _jwt(ctx.credentials)
+        if jwt is not None:
+            claims = jwt.get("claims")
+            claims = claims if isinstance(claims, Mapping) else {}
+            held = claims.get("scope", claims.get("scp"))
+            if isinstance(held, list):
+                held = " ".join(str(s) for s in held)
+            if isinstance(held, str):
+                granted = f"The token grants: {summary_text(held, 160)}."
+            else:
+                granted = "The token carries no scope claim."
+        yield hit(
+            [f'{challenge.field}: {challenge.scheme} error="insufficient_scope"{required}']
+            + ([granted] if granted else []),
+            0.9,
+            required=required,
+            granted=granted,
+        )
+        return
