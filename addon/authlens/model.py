@@ -9,9 +9,12 @@ Diagnoses must say "cannot judge" on unknown rather than treat it as fine.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+_AUTH_STATUS_IN_ERROR = re.compile(r"\b(401|407)\b")
 
 # Bodies are kept only as a prefix: enough to recognise an IIS error page or a login
 # form, never enough to make a long run grow.
@@ -153,3 +156,12 @@ class Exchange:
     @property
     def status(self) -> int | None:
         return self.response.status_code if self.response else None
+
+    @property
+    def error_status(self) -> int | None:
+        """A 401/407 that exists only in the error text: mitmproxy reports an upstream
+        proxy's 407 to its own CONNECT as the error of the request inside the tunnel."""
+        if self.response is not None or not self.error:
+            return None
+        m = _AUTH_STATUS_IN_ERROR.search(self.error)
+        return int(m.group(1)) if m else None

@@ -108,6 +108,15 @@ def identify(exchange: Exchange) -> RefusedBy:
     """Who answered ``exchange`` (for a refusal: who refused it). Total: never raises."""
     response = exchange.response
     if response is None:
+        if exchange.error_status == 407:
+            return RefusedBy(
+                UPSTREAM_PROXY,
+                (exchange.upstream_proxy or "")[:80],
+                (
+                    f"mitmproxy's connection through the upstream proxy failed: {_shown(exchange.error or '')}",
+                    "mitmproxy reports the upstream's 407 only as this error; its challenge is lost",
+                ),
+            )
         return RefusedBy(UNKNOWN, "", ("no response was received",))
     evidence: list[str] = []
     if response.status_code not in (401, 403, 407):

@@ -370,22 +370,26 @@ def run_memory(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
     result: dict[str, Any] = {"series": series}
     for side in sides:
         pts = series[side]
-        warm_flows = args.flows * args.warmup_fraction
+        warm_flows = pts[-1][0] * args.warmup_fraction
         warm = next((p for p in pts if p[0] >= warm_flows), pts[-1])
         post = [p for p in pts if p[0] >= warm[0]]
+        half = [p for p in pts if p[0] >= pts[-1][0] / 2]
         growth_kib = pts[-1][1] - warm[1]
-        slope = _slope(post)  # KiB per flow
+        slope_post = _slope(post) * 100_000 / 1024  # MiB per 100k flows
+        slope_half = _slope(half) * 100_000 / 1024
         hwm = lb.proc_status_kib(bench.pids[side].pid, "VmHWM")
+        first = pts[1] if len(pts) > 1 else pts[0]
         rows.append(
             [
                 side,
                 pts[-1][0],
-                pts[1][1] / 1024 if len(pts) > 1 else 0.0,
+                first[1] / 1024,
                 warm[0],
                 warm[1] / 1024,
                 pts[-1][1] / 1024,
                 growth_kib / 1024,
-                slope * 1024 * 100_000 / 1024,
+                slope_post,
+                slope_half,
                 hwm / 1024,
                 errors[side],
             ]
@@ -393,10 +397,12 @@ def run_memory(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
         result[side] = {
             "flows": pts[-1][0],
             "warm_at": warm[0],
+            "rss_first_kib": first[1],
             "rss_warm_kib": warm[1],
             "rss_end_kib": pts[-1][1],
-            "growth_kib": growth_kib,
-            "slope_kib_per_100k_flows": slope * 100_000,
+            "growth_after_warmup_kib": growth_kib,
+            "slope_after_warmup_mib_per_100k": slope_post,
+            "slope_last_half_mib_per_100k": slope_half,
             "vmhwm_kib": hwm,
             "errors": errors[side],
         }
@@ -406,23 +412,27 @@ def run_memory(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
             "side",
             "flows",
             "RSS 1st MiB",
-            "warm-up at",
-            "RSS warm MiB",
+            "warm-up end",
+            "RSS there MiB",
             "RSS end MiB",
-            "growth MiB",
+            "growth after warm-up MiB",
             "slope MiB/100k",
+            "last-half slope MiB/100k",
             "VmHWM MiB",
             "sock err",
         ],
     )
     a = result["addon"]
-    base_growth = result["baseline"]["growth_kib"] if "baseline" in result else 0
-    extra_mib = (a["growth_kib"] - base_growth) / 1024
-    flat = extra_mib <= args.flat_mib
+    b = result.get("baseline", {})
+    extra_growth = (a["growth_after_warmup_kib"] - b.get("growth_after_warmup_kib", 0)) / 1024
+    extra_slope = a["slope_last_half_mib_per_100k"] - b.get("slope_last_half_mib_per_100k", 0.0)
+    flat = extra_slope <= args.flat_slope
     result["verdict"] = "FLAT" if flat else "GROWS"
     print(
-        f"  addon growth after warm-up beyond the baseline's: {extra_mib:+.1f} MiB over "
-        f"{a['flows'] - a['warm_at']:,} flows -> {result['verdict']} (threshold {args.flat_mib:g} MiB)"
+        f"  addon beyond the baseline: {extra_growth:+.1f} MiB growth after warm-up "
+        f"(first {args.warmup_fraction:.0%} of the flows); slope over the last half "
+        f"{extra_slope:+.2f} MiB per 100,000 flows -> {result['verdict']} "
+        f"(FLAT: last-half slope beyond the baseline's <= {args.flat_slope:g} MiB/100k flows)"
     )
     for side in sides:
         p = bench.log_problems(side)
@@ -479,13 +489,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--warmup-fraction",
         type=float,
         default=0.2,
-        help="memory mode: growth is measured after this fraction of the flows",
+        help="memory mode: 'growth after warm-up' starts after this fraction of the flows",
     )
     ap.add_argument(
-        "--flat-mib",
+        "--flat-slope",
         type=float,
-        default=5.0,
-        help="memory mode: allowed growth beyond the baseline's after warm-up (MiB)",
+        default=2.0,
+        help="memory mode: FLAT when the addon's RSS slope over the last half of the run "
+        "exceeds the baseline's by at most this many MiB per 100,000 flows (default 2)",
     )
     ap.add_argument(
         "--addon",

@@ -280,11 +280,6 @@ def test_refused_by_upstream_proxy(e2e: E2E) -> None:
     assert annotation(refused)["refused_by"]["kind"] == "upstream-proxy"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="engine: is_relevant() skips exchanges without a response, and this refusal "
-    "exists only as flow.error (mitmproxy drops the upstream's 407 and its challenge)",
-)
 def test_upstream_refuses_connect(e2e: E2E) -> None:
     # HTTPS through an upstream proxy: mitmproxy answers the client's CONNECT itself, then
     # its own CONNECT to the upstream gets 407. mitmproxy turns that into the error of the

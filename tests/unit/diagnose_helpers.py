@@ -19,6 +19,7 @@ Case files (``tests/cases/<diagnosis-id>_<n>.json``) hold::
         "server": {"id": "s1"},
         "timestamp_start": 1700000000.0, "timestamp_end": ...,
         "source": "live", "mode": "regular", "sanitized": [], "upstream_proxy": null,
+        "error": null,                                  # mitmproxy's error text, if any
         "expect": ["missing-credentials"],             # exactly these IDs, final state
         "severity": {"missing-credentials": "info"},   # optional
         "marker": ":key:"}]}                           # optional
@@ -352,6 +353,7 @@ def load_case(path: Path) -> Case:
                 id=exchange_id,
                 request=request,
                 response=response,
+                error=item.get("error"),
                 client=Connection(
                     id=client.get("id", "c1"),
                     tls=client.get("tls", req["url"].startswith("https")),

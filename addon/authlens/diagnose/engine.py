@@ -79,7 +79,7 @@ def is_relevant(exchange: Exchange) -> bool:
         return True
     response = exchange.response
     if response is None:
-        return False
+        return exchange.error_status is not None
     status = response.status_code
     if status in (401, 407):
         return True

@@ -19,6 +19,8 @@ from authlens.refusal import MITMPROXY
 @detects(PROXY_AUTH_REQUIRED)
 def proxy_auth_required(ctx: Context) -> Iterator[Hit]:
     if ctx.status != 407:
+        if ctx.exchange.error_status == 407:
+            yield _upstream_refused_tunnel(ctx)
         return
     view = ctx.view
     proxy = ctx.refused_by.name or ctx.exchange.upstream_proxy or "on the network path"
@@ -49,6 +51,24 @@ def proxy_auth_required(ctx: Context) -> Iterator[Hit]:
         schemes=schemes_text(ctx.proxy),
         state=state,
         state_sentence=sentence,
+    )
+
+
+def _upstream_refused_tunnel(ctx: Context) -> Hit:
+    """The upstream refused mitmproxy's own CONNECT: the client never saw a 407."""
+    upstream = ctx.exchange.upstream_proxy or "the upstream proxy"
+    return hit(
+        [*ctx.refused_by.evidence[:3]],
+        0.9,
+        Severity.ERROR,
+        proxy=upstream,
+        schemes="(not kept by mitmproxy)",
+        state="mitmproxy itself has no credentials for the upstream proxy",
+        state_sentence=(
+            "It was mitmproxy's own CONNECT to the upstream that was refused, so the client "
+            "never saw the 407: give mitmproxy the upstream credentials with "
+            "--set upstream_auth=USER:PASSWORD."
+        ),
     )
 
 
