@@ -74,3 +74,25 @@ def test_ntlmv2_without_server_challenge_cannot_tell() -> None:
     assert (
         verify.verify_ntlmv2("x", "u", "d", b"", b"\0" * 40).outcome is verify.Outcome.CANNOT_TELL
     )
+
+
+def _evidence_of_final_leg(config_password: str) -> str:
+    import dataclasses
+
+    from diagnose_helpers import CASES, load_case, run
+
+    case = load_case(CASES / "credentials-rejected_4.json")
+    config = dataclasses.replace(case.config, known_credentials={"CORP\\alice": config_password})
+    verdicts = run(case.exchanges, config)
+    text = ""
+    for verdict in verdicts.values():
+        for diagnosis in verdict.metadata["diagnoses"]:
+            text += " ".join(diagnosis["evidence"]) + "\n"
+    return text
+
+
+def test_engine_says_whether_the_ntlm_password_was_wrong() -> None:
+    # The case's client used a wrong password; the known one is Passw0rd!.
+    text = _evidence_of_final_leg("Passw0rd!")
+    assert "Verified" in text and "does not match the known password" in text
+    assert "Passw0rd!" not in text

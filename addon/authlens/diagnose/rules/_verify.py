@@ -6,13 +6,11 @@ sentences come out of here; the password never leaves the caller's mapping, and 
 is computed unless the user supplied credentials.
 
 Digest uses :mod:`authlens.schemes.digest`'s own ``check_response``; NTLMv2 uses
-:func:`authlens.verify.verify_ntlmv2` when that module is present (it is optional, so a
-missing or changed module only means "cannot tell").
+:func:`authlens.verify.verify_ntlmv2` (MD4 in pure Python, so no new dependency).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +20,7 @@ from authlens.handshake import MSG_NEGOTIATE, ntlm_facts
 from authlens.schemes import digest
 from authlens.schemes.negotiate import innermost
 from authlens.secret import Secret
+from authlens.verify import verify_ntlmv2
 
 MATCH = "match"
 WRONG_PASSWORD = "wrong-password"
@@ -162,15 +161,16 @@ def _verify_ntlm(
     nt_response = summary.get("nt_response")
     if server_challenge is None or not isinstance(nt_response, Secret):
         return None
-    try:
-        verifier = importlib.import_module("authlens.verify")
-        result = verifier.verify_ntlmv2(
-            password, facts.user, domain, bytes.fromhex(server_challenge), nt_response.reveal()
-        )
-        outcome = str(result.outcome)
-        detail = str(result.detail)
-    except Exception:  # optional module, still being built: no verdict rather than a wrong one
-        return None
+    raw = nt_response.reveal()
+    result = verify_ntlmv2(
+        password,
+        facts.user,
+        domain,
+        bytes.fromhex(server_challenge),
+        raw if isinstance(raw, bytes) else b"",
+    )
+    outcome = str(result.outcome)
+    detail = result.detail
     mapped = {"match": MATCH, "wrong-password": WRONG_PASSWORD, "client-error": CLIENT_ERROR}
     if outcome not in mapped:
         return None
