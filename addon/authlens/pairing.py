@@ -1,0 +1,317 @@
+"""Pairing: for a refused automated request, the accepted browser requests to the same endpoint.
+
+A comparison is only as good as its baseline: the browser request must have asked for the
+same thing. "The same endpoint" is the method, the origin and the path with its variable
+parts (numeric ids, UUIDs, hex ids, opaque tokens, e-mail addresses) replaced by
+placeholders, so ``GET /api/orders/123`` pairs with ``GET /api/orders/456``. Query *keys*
+(not values) refine the choice. Among candidates the best is: the same exact path, then the
+same query keys, then the closest in time.
+
+Captures can come from different tools (a browser's DevTools HAR against a mitmproxy
+capture of the script), so loopback aliases (``localhost``, ``127.0.0.1``, ``[::1]``) are
+one origin, and nothing depends on connection identity.
+
+:class:`PairingIndex` keeps accepted browser exchanges live, keyed by endpoint, under an
+LRU cap on endpoints and a cap per endpoint, so memory stays bounded on long runs; it
+also remembers refused automated exchanges still waiting for a baseline, so a browser
+request arriving later pairs with them.
+
+Pure: works on :mod:`authlens.model` only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+from authlens.fingerprint import is_loopback_host, profile_request
+from authlens.model import Exchange
+
+REFUSED_STATUSES = frozenset({401, 403, 407})
+DEFAULT_LIMIT = 5
+MAX_SEGMENTS = 64  # path segments normalised; a longer path keeps its tail as is
+MAX_QUERY_KEYS = 64
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_NUMBER = re.compile(r"\d+")
+_HEX = re.compile(r"[0-9a-fA-F]{8,}")
+_TOKENISH = re.compile(r"[A-Za-z0-9_\-+.~]{16,}={0,2}")
+_EMAIL = re.compile(r"[^@/\s]{1,64}@[^@/\s]{1,255}\.[A-Za-z]{2,}")
+_SLUG_PART = re.compile(r"[a-z]+|\d{1,4}")
+_EXTENSION = re.compile(r"(.+?)(\.[A-Za-z][A-Za-z0-9]{0,5})")
+_LOGIN_PATH = re.compile(r"(?i)(^|/)(log-?in|sign-?in|auth(enticate)?|sso|oauth2?|saml)(/|$|\?)")
+
+
+def normalise_segment(segment: str) -> str:
+    """One path segment with a variable part replaced by a placeholder.
+
+    ``123`` → ``{int}``, a UUID → ``{uuid}``, 8+ hex digits with a digit in them →
+    ``{hex}``, an e-mail address → ``{email}``, an opaque 16+ character token mixing
+    letters and digits (base64, base64url) → ``{token}``. Words and slugs stay
+    (``my-first-post``, ``v2``, ``2024``).
+    """
+    if not segment:
+        return segment
+    if _EMAIL.fullmatch(segment):
+        return "{email}"
+    whole = _normalise_stem(segment)
+    if whole != segment:
+        return whole
+    m = _EXTENSION.fullmatch(segment)  # "123.json" -> "{int}.json"
+    if m:
+        return _normalise_stem(m.group(1)) + m.group(2)
+    return segment
+
+
+def _normalise_stem(stem: str) -> str:
+    if _NUMBER.fullmatch(stem):
+        return "{int}"
+    if _UUID.fullmatch(stem):
+        return "{uuid}"
+    if _HEX.fullmatch(stem) and any(c.isdigit() for c in stem):
+        return "{hex}"
+    if _TOKENISH.fullmatch(stem) and not _is_slug(stem):
+        has_digit = any(c.isdigit() for c in stem)
+        has_alpha = any(c.isalpha() for c in stem)
+        mixed_case = any(c.isupper() for c in stem) and any(c.islower() for c in stem)
+        if has_alpha and (has_digit or mixed_case):
+            return "{token}"
+    return stem
+
+
+def _is_slug(stem: str) -> bool:
+    parts = re.split(r"[-_]", stem)
+    return len(parts) > 1 and all(_SLUG_PART.fullmatch(p) for p in parts if p)
+
+
+def normalise_path(path: str) -> str:
+    """The path with each variable segment replaced (see :func:`normalise_segment`).
+
+    Path parameters (``;jsessionid=...``, Java servlet URL rewriting) are dropped: they
+    carry the session, not the endpoint.
+    """
+    segments = path.split("/")
+    out = [normalise_segment(s.split(";", 1)[0]) for s in segments[:MAX_SEGMENTS]]
+    return "/".join(out + segments[MAX_SEGMENTS:]) or "/"
+
+
+def origin_key(url: str) -> str:
+    """scheme://host:port, lower-cased, default port filled in, loopback aliases merged."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url[:256]
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if is_loopback_host(host):
+        host = "loopback"
+    port = port or {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}:{port}"
+
+
+def query_keys(url: str) -> frozenset[str]:
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return frozenset()
+    pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_QUERY_KEYS * 4)
+    return frozenset(k for k, _ in pairs[:MAX_QUERY_KEYS])
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """What a request asked for, without its variable parts."""
+
+    method: str
+    origin: str
+    path: str
+    query_keys: frozenset[str] = frozenset()
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The index key: method, origin and normalised path (query keys only rank)."""
+        return (self.method, self.origin, self.path)
+
+    def __str__(self) -> str:
+        keys = "?" + "&".join(sorted(self.query_keys)) if self.query_keys else ""
+        return f"{self.method} {self.origin}{self.path}{keys}"
+
+
+def endpoint(exchange: Exchange) -> Endpoint:
+    request = exchange.request
+    try:
+        path = urlsplit(request.url).path or "/"
+    except ValueError:
+        path = "/"
+    return Endpoint(
+        request.method.upper(),
+        origin_key(request.url),
+        normalise_path(path),
+        query_keys(request.url),
+    )
+
+
+def is_refused(exchange: Exchange) -> bool:
+    """401, 403 or 407: the refusals a browser-versus-script comparison can explain."""
+    return exchange.status in REFUSED_STATUSES
+
+
+def is_accepted(exchange: Exchange) -> bool:
+    """2xx, or a 3xx that does not send the client to a login page (a "soft 401")."""
+    status = exchange.status
+    if status is None or exchange.is_connect:
+        return False
+    if 200 <= status < 300:
+        return True
+    if 300 <= status < 400 and exchange.response is not None:
+        location = exchange.response.headers.get("Location") or ""
+        return not _LOGIN_PATH.search(urlsplit(location).path or "")
+    return False
+
+
+def is_browser(exchange: Exchange) -> bool:
+    """Sent by a real browser engine (headed or headless), not by a script posing as one."""
+    return profile_request(exchange.request, exchange.client.tls_fingerprint).browser_engine
+
+
+def is_baseline(exchange: Exchange) -> bool:
+    return is_accepted(exchange) and is_browser(exchange)
+
+
+def _score(refused: Exchange, target: Endpoint, candidate: Exchange) -> tuple[float, ...]:
+    """Higher is better: exact path, exact method, same query keys, overlap, closeness."""
+    here = endpoint(candidate)
+    same_path = _raw_path(candidate) == _raw_path(refused)
+    same_method = here.method == target.method
+    same_keys = here.query_keys == target.query_keys
+    union = here.query_keys | target.query_keys
+    overlap = len(here.query_keys & target.query_keys) / len(union) if union else 1.0
+    a, b = refused.timestamp_start, candidate.timestamp_start
+    distance = abs(a - b) if a is not None and b is not None else math.inf
+    return (float(same_path), float(same_method), float(same_keys), overlap, -distance)
+
+
+def _raw_path(exchange: Exchange) -> str:
+    try:
+        return urlsplit(exchange.request.url).path or "/"
+    except ValueError:
+        return "/"
+
+
+_ALTERNATE_METHODS = {"HEAD": "GET", "GET": "HEAD"}
+
+
+def _matches(target: Endpoint, other: Endpoint) -> bool:
+    if (other.origin, other.path) != (target.origin, target.path):
+        return False
+    return other.method == target.method or _ALTERNATE_METHODS.get(target.method) == other.method
+
+
+def pair(
+    refused: Exchange,
+    candidates: Iterable[Exchange],
+    *,
+    limit: int = DEFAULT_LIMIT,
+    vetted: bool = False,
+) -> list[Exchange]:
+    """The accepted browser exchanges to ``refused``'s endpoint, best first (at most
+    ``limit``; on a tie the later candidate first). ``candidates`` may hold anything: other clients, refusals, ``refused``
+    itself; they are filtered here (``vetted``: already known to be baselines, as in
+    :class:`PairingIndex`). A single pass with a bounded best-list."""
+    target = endpoint(refused)
+    scored: list[tuple[tuple[float, ...], int, Exchange]] = []
+    for order, candidate in enumerate(candidates):
+        if candidate.id == refused.id or not _matches(target, endpoint(candidate)):
+            continue
+        if not vetted and not is_baseline(candidate):
+            continue
+        # Ties go to the later candidate: the browser's most recent state.
+        scored.append((_score(refused, target, candidate), order, candidate))
+        if len(scored) > 4 * max(1, limit):
+            scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
+            del scored[limit:]
+    scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    return [c for _, _, c in scored[: max(0, limit)]]
+
+
+@dataclass(frozen=True, slots=True)
+class Pairing:
+    """A refused automated exchange and its best browser baseline."""
+
+    refused: Exchange
+    baseline: Exchange
+
+
+class PairingIndex:
+    """Accepted browser exchanges by endpoint, for live use; bounded.
+
+    ``max_endpoints`` caps how many endpoints are remembered (least recently used go
+    first); ``per_endpoint`` how many baselines and how many waiting refusals each keeps
+    (the newest). Each stored exchange holds at most two body prefixes
+    (``MAX_BODY_PREFIX``), so memory is bounded by the product of the caps.
+    """
+
+    def __init__(self, max_endpoints: int = 512, per_endpoint: int = 4) -> None:
+        self.max_endpoints = max(1, max_endpoints)
+        self.per_endpoint = max(1, per_endpoint)
+        self._baselines: OrderedDict[tuple[str, str, str], deque[Exchange]] = OrderedDict()
+        self._waiting: OrderedDict[tuple[str, str, str], deque[Exchange]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return sum(len(q) for q in self._baselines.values())
+
+    def add(self, exchange: Exchange) -> bool:
+        """Remember ``exchange`` if it can serve as a baseline. True if it was kept."""
+        if not is_baseline(exchange):
+            return False
+        self._put(self._baselines, endpoint(exchange).key, exchange)
+        return True
+
+    def pair(self, refused: Exchange, *, limit: int = DEFAULT_LIMIT) -> list[Exchange]:
+        """Baselines for ``refused``, best first."""
+        target = endpoint(refused)
+        found: list[Exchange] = []
+        for method in (target.method, _ALTERNATE_METHODS.get(target.method)):
+            if method is None:
+                continue
+            key = (method, target.origin, target.path)
+            queue = self._baselines.get(key)
+            if queue:
+                self._baselines.move_to_end(key)
+                found.extend(queue)
+        return pair(refused, found, limit=limit, vetted=True)
+
+    def observe(self, exchange: Exchange) -> list[Pairing]:
+        """Feed every exchange, in order. Returns the pairs this one completes: itself with
+        its baseline when it is a refused non-browser request that has one, or the
+        refusals that waited for a baseline when it is an accepted browser request."""
+        if is_refused(exchange) and not is_browser(exchange):
+            best = self.pair(exchange, limit=1)
+            if best:
+                return [Pairing(exchange, best[0])]
+            self._put(self._waiting, endpoint(exchange).key, exchange)
+            return []
+        if not self.add(exchange):
+            return []
+        key = endpoint(exchange).key
+        waiting = self._waiting.pop(key, None)
+        return [Pairing(refused, exchange) for refused in waiting or ()]
+
+    def _put(
+        self,
+        table: OrderedDict[tuple[str, str, str], deque[Exchange]],
+        key: tuple[str, str, str],
+        exchange: Exchange,
+    ) -> None:
+        queue = table.get(key)
+        if queue is None:
+            queue = table[key] = deque(maxlen=self.per_endpoint)
+        queue.append(exchange)
+        table.move_to_end(key)
+        while len(table) > self.max_endpoints:
+            table.popitem(last=False)
