@@ -5,5 +5,8 @@ imports without installing anything.
 """
 
 from authlens.mitm.addon import AuthLens
+from authlens.mitm.compare_addon import AuthLensCompare
+from authlens.mitm.export import AuthLensExport
 
-addons = [AuthLens()]
+# AuthLens first: its `done` settles the last verdicts before the export writes them.
+addons = [AuthLens(), AuthLensCompare(), AuthLensExport()]

@@ -37,6 +37,7 @@ from authlens.findings import Finding, error, info, warning
 MAX_FIELD_CHARS = 128 * 1024
 MAX_CHALLENGES = 128
 MAX_PARAMS = 128
+MAX_FIELD_LINES = MAX_CHALLENGES
 
 # Finding IDs.
 TRUNCATED = "truncated"
@@ -72,7 +73,9 @@ _OWS = re.compile(r"[ \t]*")
 _QUOTED = re.compile(r'"([^"\\]*+(?:\\.[^"\\]*+)*+)"', re.DOTALL)
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 # A lenient unquoted value: anything up to a separator. Non-tchars in it are reported.
-_LENIENT_VALUE = re.compile(r'[^,\s"]+')
+# Only SP and HTAB separate (RFC 9110 OWS): with \s, a form feed or a NO-BREAK SPACE
+# (a latin-1 0xA0 byte) starting a value matched nothing and broke the scanner.
+_LENIENT_VALUE = re.compile(r'[^, \t"]+')
 _NON_TCHAR = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z \t]")  # white space reported apart
 _FOLD = re.compile(r"\r?\n[ \t]+")
 # The strict fast path: one element of a valid list per match (see _lex_strict). Every
@@ -99,6 +102,11 @@ PARAM_SCHEMES = frozenset(
 )
 _EMPTY_REST = re.compile(r"[ \t,]*+\Z")
 _CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+_TOO_MANY_CHALLENGES = warning(
+    TRUNCATED, f"More than {MAX_CHALLENGES} challenges; the rest were ignored."
+)
 
 
 @dataclass(slots=True)
@@ -162,6 +170,13 @@ def normalize_lines(
     items: Iterable[object] = [lines] if isinstance(lines, str | bytes) else lines
     out: list[str] = []
     for raw in items:
+        if len(out) >= MAX_FIELD_LINES:
+            # Every line holds at least one element: lines past the challenge cap add
+            # nothing but work and findings.
+            findings.append(
+                warning(TRUNCATED, f"More than {MAX_FIELD_LINES} field lines; the rest were ignored.")
+            )
+            break
         if not isinstance(raw, str | bytes):
             findings.append(error(UNEXPECTED_CHAR, f"Not a field value: {type(raw).__name__}."))
             continue
@@ -227,6 +242,10 @@ def _lex(
     texts = normalize_lines(lines, findings)
     challenges: list[RawChallenge] = []
     for text in texts:
+        if len(challenges) >= MAX_CHALLENGES:  # the cap holds across field lines too
+            if _TOO_MANY_CHALLENGES not in findings:
+                findings.append(_TOO_MANY_CHALLENGES)
+            break
         if not _lex_strict(text, challenges, param_schemes):
             _LineScanner(text, known_schemes, param_schemes, challenges, findings).scan()
     if not challenges and not any(f.id == TRUNCATED for f in findings):
@@ -263,8 +282,8 @@ def _lex_strict(
             # A scheme directly followed by a comma may not take parameters after it.
             current._bare = token68 is None and text[pos - 1] != " "
             local.append(current)
-            if len(local) > MAX_CHALLENGES:
-                return False
+            if len(out) + len(local) > MAX_CHALLENGES:
+                return False  # the scanner cuts at the cap and says so
             continue
         if current is None or current.token68 is not None or current._bare:
             return False
@@ -393,11 +412,8 @@ class _LineScanner:
                 pos = self._challenge(m.group(), m.end())
             if len(self.challenges) > MAX_CHALLENGES:
                 self.challenges.pop()
-                self.findings.append(
-                    warning(
-                        TRUNCATED, f"More than {MAX_CHALLENGES} challenges; the rest were ignored."
-                    )
-                )
+                if _TOO_MANY_CHALLENGES not in self.findings:
+                    self.findings.append(_TOO_MANY_CHALLENGES)
                 return
 
     def _challenge(self, scheme: str, pos: int) -> int:

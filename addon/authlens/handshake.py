@@ -653,7 +653,10 @@ class Tracker:
         location = response.headers.get("Location")
         if not location:
             return
-        target = urljoin(exchange.request.url, location.strip())
+        try:
+            target = urljoin(exchange.request.url, location.strip())
+        except ValueError:  # e.g. "http://[::1": the server's Location cannot be followed
+            return
         to_origin = origin_of(target)
         headers = exchange.request.headers
         ref: RedirectRef | None = None

@@ -759,3 +759,45 @@ def test_replayed_request_is_the_script_request_plus_the_patch(browser_world: Wo
     changed = [h for h in patched.headers if h not in base.headers]
     assert [name for name, _ in changed] == ["Cookie"]
     assert copy.copy(patched.method) == "GET" and patched.url == base.url
+
+
+def test_live_addon_annotates_the_refused_script_flow(tmp_path: Path) -> None:
+    """The real addon in mitmdump (``-s addon/authlens_addon.py``): Chromium logs in and is
+    let in, requests is refused; the saved flow of the refusal names the decisive cookie in
+    its ``comparison`` and carries the diagnosis ID in its comment."""
+    skip = chromium_missing()
+    if skip is not None:
+        pytest.skip(skip)
+    server = compare_servers.CompareServer("session").start()
+    proxy = Mitmdump("compare-addon", tmp_path, [], authlens=True)
+    runs: list[Run] = []
+    try:
+        proxy.start().wait_listening()
+        _browse(proxy.proxy, {"session": server}, tmp_path, runs)
+        assert [r.status for r in runs] == [200], runs
+        assert _script(proxy.proxy, server, "requests") == 401
+    finally:
+        proxy.stop()
+        server.stop()
+    refused = [
+        f
+        for f in proxy.flows()
+        if f.response is not None
+        and f.response.status_code == 401
+        and f.request.path == "/api/profile"
+        and "python-requests" in f.request.headers.get("user-agent", "")
+    ]
+    assert len(refused) == 1, proxy.log()[-2000:]
+    flow = refused[0]
+    comparison = flow.metadata["authlens"]["comparison"]
+    assert comparison is not None, flow.metadata["authlens"]
+    decisive = [d for d in comparison["differences"] if d["decisive"]]
+    assert [(d["kind"], d["name"]) for d in decisive][:1] == [(COOKIE, "sessionid")]
+    assert "sessionid" in comparison["headline"]
+    assert flow.comment.splitlines()[0].startswith("missing-session-cookie: ")
+    _assert_no_secret_value(flow.metadata["authlens"], flow.comment)
+
+
+def _assert_no_secret_value(metadata: dict[str, Any], comment: str) -> None:
+    text = json.dumps(metadata) + comment
+    assert compare_servers.PASSWORD not in text

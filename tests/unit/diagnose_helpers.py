@@ -242,7 +242,8 @@ def check_metadata(metadata: dict[str, Any]) -> None:
         assert {"field", "scheme", "params", "token68", "decoded"} <= set(challenge)
     if metadata["credentials"] is not None:
         assert set(metadata["credentials"]) == CREDENTIALS_KEYS
-    assert metadata["comparison"] is None
+    comparison = metadata["comparison"]
+    assert comparison is None or {"baseline", "differences"} <= set(comparison)
     for diagnosis in metadata["diagnoses"]:
         assert set(diagnosis) == DIAGNOSIS_KEYS
         assert diagnosis["severity"] in ("error", "warning", "info")

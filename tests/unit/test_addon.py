@@ -499,10 +499,14 @@ def test_patch_flow_file_keeps_other_flows(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", ["addon/authlens_addon.py", "addon/authlens/mitm/entry.py"])
-def test_entry_scripts_hold_one_addon(path: str) -> None:
+def test_entry_scripts_hold_the_addons_in_order(path: str) -> None:
     with taddons.context() as tctx:
         module = tctx.script(str(ROOT / path))
-        assert [type(x).__name__ for x in module.addons] == ["AuthLens"]
+        assert [type(x).__name__ for x in module.addons] == [
+            "AuthLens",
+            "AuthLensCompare",
+            "AuthLensExport",
+        ]
         for x in module.addons:
             x.done()
 

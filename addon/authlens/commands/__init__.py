@@ -5,4 +5,4 @@ The command modules are listed here in the order ``--help`` shows them.
 
 from __future__ import annotations
 
-COMMANDS = ("decode",)
+COMMANDS = ("decode", "analyze", "compare", "web", "demo")

@@ -64,6 +64,12 @@ class Analyzer:
     def observe(self, exchange: Exchange) -> list[Verdict]:
         return self._engine.observe(exchange)
 
+    def note(self, exchange: Exchange) -> list[Verdict]:
+        """Index an exchange that is not judged (an accepted browser request carrying only
+        cookies) as a browser baseline; returns updated verdicts of refusals it explains.
+        Cheap: no decoding."""
+        return self._engine.note(exchange)
+
     def expire(self, now: float) -> list[Verdict]:
         return self._engine.expire(now)
 

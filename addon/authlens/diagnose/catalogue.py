@@ -750,8 +750,12 @@ CATALOGUE: tuple[Diagnosis, ...] = (
     INTERNAL_ERROR,
 )
 
-#: Declared now, detected by the browser/automated comparison (``authlens.compare``) later.
-DEFERRED: frozenset[Diagnosis] = frozenset(
+#: Declared but not yet detected anywhere (exempt from the one-detector check). Empty: the
+#: comparison IDs are detected by ``rules/comparison.py``.
+DEFERRED: frozenset[Diagnosis] = frozenset()
+
+#: What the browser-versus-script comparison detects (``authlens.compare``).
+COMPARISON: frozenset[Diagnosis] = frozenset(
     {MISSING_SESSION_COOKIE, MISSING_CSRF_TOKEN, CLIENT_FINGERPRINT_REJECTED}
 )
 

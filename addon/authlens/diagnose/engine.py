@@ -23,6 +23,14 @@ Earlier exchanges are re-judged from their stored context with their new view, a
 complete, updated :class:`~authlens.diagnose.api.Verdict` follows this exchange's. Only
 contexts that can still change are stored, in an LRU capped at ``config.max_tracked``.
 
+Browser versus script: accepted browser requests (relevant or only seen through
+:meth:`Engine.note`, which indexes and never decodes) go into a bounded
+:class:`~authlens.pairing.PairingIndex`. A refused (401/403/407) non-browser request is
+compared (:func:`authlens.compare.compare`) with its best baseline; the comparison is put
+on the context for the comparison detectors and into the metadata. A refusal with no
+baseline yet waits (bounded); when one arrives, it is re-judged and its updated verdict
+returned, like any other late update.
+
 Nothing here raises: a failing detector becomes an ``internal-error`` diagnosis next to
 the others, and a failure around them a verdict with only ``internal-error``.
 """
@@ -30,13 +38,14 @@ the others, and a failure around them a verdict with only ``internal-error``.
 from __future__ import annotations
 
 import dataclasses
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from typing import Any
 
 from authlens.challenge import PROXY_AUTHENTICATE, WWW_AUTHENTICATE, Challenge, parse_challenges
 from authlens.client import UNKNOWN as CLIENT_UNKNOWN
 from authlens.client import ClientInfo, classify
+from authlens.compare import compare
 from authlens.credentials import AUTHORIZATION, PROXY_AUTHORIZATION, Credentials, decode_credentials
 from authlens.diagnose.api import (
     MARKER_ERROR,
@@ -51,6 +60,7 @@ from authlens.diagnose.rules.redirect import login_location
 from authlens.findings import Severity
 from authlens.handshake import Tracker
 from authlens.model import Exchange
+from authlens.pairing import Pairing, PairingIndex, is_browser, is_refused
 from authlens.refusal import UNKNOWN as REFUSAL_UNKNOWN
 from authlens.refusal import RefusedBy, identify
 
@@ -69,6 +79,12 @@ _MARKERS = {
 _AUTH_FIELDS = ("authorization", "proxy-authorization")
 _SANITIZABLE = ("authorization", "proxy-authorization", "cookie", "set-cookie")
 _IIS_MARKERS = (b"HTTP Error 403.", b"Detailed Error - 403.", b"403.")
+# Browser baselines: endpoints remembered (LRU) and baselines per endpoint; refusals that
+# wait for a baseline; recent Set-Cookie responses (where the browser's session came from).
+MAX_BASELINE_ENDPOINTS = 512
+BASELINES_PER_ENDPOINT = 4
+MAX_AWAITING = 256
+MAX_COOKIE_HISTORY = 32
 
 
 def is_relevant(exchange: Exchange) -> bool:
@@ -112,6 +128,12 @@ class Engine:
         self._tracker = Tracker(self.config.max_tracked, self.config.no_retry_after)
         # Contexts of exchanges whose verdict a later exchange (or time) can still change.
         self._stored: OrderedDict[str, Context] = OrderedDict()
+        self._pairing = PairingIndex(
+            min(max(1, self.config.max_tracked), MAX_BASELINE_ENDPOINTS), BASELINES_PER_ENDPOINT
+        )
+        # Refused non-browser exchanges with no baseline yet, for a late comparison.
+        self._awaiting: OrderedDict[str, Context] = OrderedDict()
+        self._cookie_history: deque[Exchange] = deque(maxlen=MAX_COOKIE_HISTORY)
 
     # -- the contract -------------------------------------------------------------------
 
@@ -119,21 +141,41 @@ class Engine:
         """The verdict of ``exchange`` (when relevant and diagnosed), then updated verdicts
         of earlier exchanges it changed."""
         try:
-            if not is_relevant(exchange):
+            # A plain 403 is about authentication only when a browser was let in there.
+            if not is_relevant(exchange) and exchange.status != 403:
                 response = exchange.response
                 if response is not None and 300 <= response.status_code < 400:
                     self._tracker.redirect_hop(exchange)
-                return []
+                return self._note(exchange)
             context, changed = self._context(exchange)
+            context, late = self._pair(context)
             verdicts: list[Verdict] = []
             own = self.judge(context)
             if own.metadata["diagnoses"]:
                 verdicts.append(own)
             self._store(context)
             verdicts += self._rejudge(changed)
+            verdicts += late
             return verdicts
         except Exception as exc:  # the one guard: report, never raise into mitmproxy
             return [_failure(exchange, exc)]
+
+    def note(self, exchange: Exchange) -> list[Verdict]:
+        """Index ``exchange`` as a possible browser baseline without judging it (cheap: no
+        decoding). Returns the updated verdicts of refusals it explains."""
+        try:
+            return self._note(exchange)
+        except Exception as exc:
+            return [_failure(exchange, exc)]
+
+    def _note(self, exchange: Exchange) -> list[Verdict]:
+        if not _may_be_baseline(exchange):
+            return []
+        self._remember_cookies(exchange)
+        late: list[Verdict] = []
+        for pairing in self._pairing.observe(exchange):
+            late += self._late_comparison(pairing)
+        return late
 
     def expire(self, now: float) -> list[Verdict]:
         """Verdicts whose time-based decisions (``no-retry``) fell due by ``now``."""
@@ -184,6 +226,52 @@ class Engine:
         )
         return context, observation.changed
 
+    def _pair(self, context: Context) -> tuple[Context, list[Verdict]]:
+        """``context`` with its comparison (a refusal that has a baseline), and the late
+        verdicts of refusals this exchange is the baseline of."""
+        exchange = context.exchange
+        self._remember_cookies(exchange)
+        pairings = self._pairing.observe(exchange)
+        late: list[Verdict] = []
+        for pairing in pairings:
+            if pairing.refused.id == exchange.id:
+                comparison = compare(pairing.baseline, exchange, history=self._cookie_history)
+                context = dataclasses.replace(context, comparison=comparison)
+            else:
+                late += self._late_comparison(pairing)
+        if context.comparison is None and is_refused(exchange) and not is_browser(exchange):
+            self._awaiting[exchange.id] = context
+            self._awaiting.move_to_end(exchange.id)
+            while len(self._awaiting) > MAX_AWAITING:
+                self._awaiting.popitem(last=False)
+        return context, late
+
+    def _late_comparison(self, pairing: Pairing) -> list[Verdict]:
+        """Re-judge a refusal that waited, now that its baseline arrived."""
+        exchange_id = pairing.refused.id
+        waiting = self._awaiting.pop(exchange_id, None)
+        if waiting is None:
+            return []  # evicted, or never judged here
+        try:
+            stored = self._stored.get(exchange_id, waiting)
+            comparison = compare(pairing.baseline, stored.exchange, history=self._cookie_history)
+            context = dataclasses.replace(
+                stored,
+                view=self._tracker.view(exchange_id) or stored.view,
+                comparison=comparison,
+            )
+            if exchange_id in self._stored:
+                self._stored[exchange_id] = context
+            verdict = self.judge(context)
+        except Exception as exc:
+            return [_failure(waiting.exchange, exc)]
+        return [verdict] if verdict.metadata["diagnoses"] else []
+
+    def _remember_cookies(self, exchange: Exchange) -> None:
+        response = exchange.response
+        if response is not None and "set-cookie" in response.headers:
+            self._cookie_history.append(exchange)
+
     def _store(self, context: Context) -> None:
         exchange_id = context.exchange.id
         if not self._tracker.may_change(exchange_id):
@@ -225,6 +313,16 @@ class Engine:
                 hits.setdefault(INTERNAL_ERROR, []).append(_error_hit(diagnosis, exc))
         judged = _rank(_supersede([_merge(d, h) for d, h in hits.items()]))
         return _verdict(context, judged)
+
+
+def _may_be_baseline(exchange: Exchange) -> bool:
+    """The cheap gate before pairing: accepted, and with a cookie or a browser-like
+    User-Agent (what a browser's accepted request carries when it has no auth field)."""
+    status = exchange.status
+    if status is None or not 200 <= status < 400:
+        return False
+    headers = exchange.request.headers
+    return "cookie" in headers or (headers.get("user-agent") or "").startswith("Mozilla/")
 
 
 def _unknown_fields(exchange: Exchange) -> frozenset[str]:
@@ -351,7 +449,7 @@ def _metadata(context: Context, diagnoses: list[dict[str, Any]]) -> dict[str, An
             else None
         ),
         "diagnoses": diagnoses,
-        "comparison": None,
+        "comparison": context.comparison.to_json() if context.comparison is not None else None,
     }
 
 

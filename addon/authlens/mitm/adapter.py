@@ -52,6 +52,12 @@ SOURCE_HAR = "har"
 # id), kept on flows that :func:`read_flows` made from a HAR. Plain JSON, so a flow file
 # written from such flows keeps it.
 HAR_METADATA_KEY = "authlens_har"
+# Where the addon keeps its §3 annotation (``flow.metadata["authlens"]``); an annotated HAR
+# carries it as each entry's ``_authlens``.
+ANNOTATION_KEY = "authlens"
+# The client's TLS ClientHello fingerprint (JA4), put there by the compare addon's
+# ``tls_clienthello`` hook; plain JSON, so flow files keep it for offline comparison.
+TLS_FINGERPRINT_KEY = "authlens_ja4"
 
 # --- the cheap prefilter ---------------------------------------------------------------------
 
@@ -304,7 +310,12 @@ def _client_connection(flow: http.HTTPFlow) -> Connection:
         alpn=_alpn(conn.alpn),
         peer=_address(conn.peername),
         sni=conn.sni,
+        tls_fingerprint=_text_or_none(flow.metadata.get(TLS_FINGERPRINT_KEY)),
     )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _server_connection(flow: http.HTTPFlow) -> Connection:
@@ -400,13 +411,18 @@ def sanitized_fields(flow: http.HTTPFlow) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def har_entry_sanitized(entry: Mapping[str, Any]) -> tuple[str, ...]:
+def har_entry_sanitized(
+    entry: Mapping[str, Any], *, sizes_are_wire_sizes: bool = True
+) -> tuple[str, ...]:
     """Which sensitive fields a HAR entry shows signs of having lost on export.
 
     Signs: a sensitive header with an empty value; parsed ``cookies`` without the header
     they were parsed from; cookies whose values are all blank; a header block clearly shorter than
     the exporter's own ``headersSize`` while no credential or cookie field is listed
     (Chrome's default "sanitized" export drops Authorization, Cookie and Set-Cookie whole).
+    The last sign needs ``headersSize`` to be a wire size; mitmproxy's own HAR writer puts
+    the length of the headers' Python repr there, so pass ``sizes_are_wire_sizes=False``
+    for its files.
     """
     out: set[str] = set()
     for part, names, cookie_field in (
@@ -433,7 +449,8 @@ def har_entry_sanitized(entry: Mapping[str, Any]) -> tuple[str, ...]:
             out.add(cookie_field)  # one empty cookie is legal; all of them is an exporter
         size = message.get("headersSize")
         if (
-            isinstance(size, int)
+            sizes_are_wire_sizes
+            and isinstance(size, int)
             and size > 0
             and not any(n.lower() in present for n in names)
             and size - _header_block_size(part, message, headers) >= _HEADERS_SIZE_SLACK
@@ -495,8 +512,10 @@ def read_flows(path: str | Path) -> Iterator[http.HTTPFlow]:
     Flow files go through ``mitmproxy.io.FlowReader``; HAR entries through mitmproxy's
     own ``request_to_flow``, one entry at a time so that one odd entry (a ``data:`` URL, a
     missing field) is skipped with a warning instead of losing the file. HAR-only facts
-    (fields blanked on export, the browser's connection id, the status text) are kept in
-    ``flow.metadata[HAR_METADATA_KEY]``. Non-HTTP flows (TCP, DNS, ...) are skipped.
+    (fields blanked on export, the browser's connection id, the status text, how authlens
+    exported an annotated HAR) are kept in ``flow.metadata[HAR_METADATA_KEY]``; an entry's
+    ``comment`` and ``_authlens`` come back as ``flow.comment`` and
+    ``flow.metadata["authlens"]``. Non-HTTP flows (TCP, DNS, ...) are skipped.
 
     Raises :class:`CaptureError` for a file that cannot be read or parsed at all; the
     error is raised before the first flow for HAR, and where the damage starts for flow
@@ -549,6 +568,11 @@ def _read_har(path: Path, document: Any) -> Iterator[http.HTTPFlow]:
     entries = log.get("entries") if isinstance(log, dict) else None
     if not isinstance(entries, list):
         raise CaptureError(f"{path} is JSON but not a HAR file (no log.entries)")
+    creator = log.get("creator") if isinstance(log, dict) else None
+    wire_sizes = not (isinstance(creator, dict) and creator.get("name") == "mitmproxy")
+    # An annotated HAR says how authlens exported it ({"version": 1, "redacted": bool}).
+    mark = log.get("_authlens") if isinstance(log, dict) else None
+    export = dict(mark) if isinstance(mark, dict) else None
     skipped = 0
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -564,19 +588,37 @@ def _read_har(path: Path, document: Any) -> Iterator[http.HTTPFlow]:
             logger.warning("%s: HAR entry %d skipped (%s)", path, index, _short(exc))
             skipped += 1
             continue
-        flow.metadata[HAR_METADATA_KEY] = _har_metadata(entry)
+        flow.metadata[HAR_METADATA_KEY] = _har_metadata(entry, wire_sizes)
+        if export is not None:
+            flow.metadata[HAR_METADATA_KEY]["authlens_export"] = dict(export)
+        _restore_annotation(flow, entry)
         yield flow
     if skipped:
         logger.info("%s: %d HAR entries were not HTTP exchanges and were skipped", path, skipped)
 
 
-def _har_metadata(entry: Mapping[str, Any]) -> dict[str, Any]:
+def _restore_annotation(flow: http.HTTPFlow, entry: Mapping[str, Any]) -> None:
+    """Give a flow read from HAR its entry's ``comment`` and authlens' ``_authlens``.
+
+    mitmproxy's reader drops both. With them back, a re-judged flow replaces its old
+    authlens block instead of stacking a second one, and a comment a person wrote in the
+    HAR survives into the next export.
+    """
+    comment = entry.get("comment")
+    if isinstance(comment, str) and comment:
+        flow.comment = comment
+    annotation = entry.get("_authlens")
+    if isinstance(annotation, dict):
+        flow.metadata[ANNOTATION_KEY] = annotation
+
+
+def _har_metadata(entry: Mapping[str, Any], wire_sizes: bool = True) -> dict[str, Any]:
     response = entry.get("response")
     status_text = response.get("statusText") if isinstance(response, Mapping) else None
     connection = entry.get("connection")
     server_ip = entry.get("serverIPAddress")
     return {
-        "sanitized": list(har_entry_sanitized(entry)),
+        "sanitized": list(har_entry_sanitized(entry, sizes_are_wire_sizes=wire_sizes)),
         "connection": str(connection) if connection not in (None, "") else None,
         "server_ip": str(server_ip) if server_ip else None,
         "status_text": str(status_text) if status_text else None,

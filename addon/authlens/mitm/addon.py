@@ -364,6 +364,7 @@ class AuthLens:
 
     def _judge(self, flow: http.HTTPFlow) -> None:
         if not adapter.is_candidate(flow):
+            self._note_baseline(flow)
             return
         if self._filter is not None and not self._filter(flow):
             return
@@ -374,7 +375,9 @@ class AuthLens:
         # Live: our request hook saw the truth. Recorded: the flow's own state decides.
         made_by_proxy = (flow in self._made_by_proxy) if live else None
         exchange = adapter.exchange_from_flow(flow, source, made_by_proxy=made_by_proxy)
-        if not self.analyzer.is_relevant(exchange):
+        # A plain 403 still goes to the analyzer: a browser let in there explains it.
+        if not self.analyzer.is_relevant(exchange) and exchange.status != 403:
+            self._note(exchange)
             return
         self._track(flow)
         verdicts = list(self.analyzer.observe(exchange))
@@ -389,6 +392,26 @@ class AuthLens:
             if self._offline_now is not None:
                 verdicts.extend(self.analyzer.expire(self._offline_now))
         self._apply(verdicts, current=flow)
+
+    def _note_baseline(self, flow: http.HTTPFlow) -> None:
+        """Offer an accepted browser request that is not judged (it often carries only
+        cookies) as a baseline for the browser-versus-script comparison. Cheap: a few
+        header probes on the raw flow before anything is built."""
+        response = flow.response
+        if response is None or not 200 <= response.status_code < 400 or self.analyzer is None:
+            return
+        headers = flow.request.headers
+        if "cookie" not in headers and not headers.get("user-agent", "").startswith("Mozilla/"):
+            return
+        if self._filter is not None and not self._filter(flow):
+            return
+        source = adapter.SOURCE_LIVE if flow.live else adapter.SOURCE_FLOWFILE
+        self._note(adapter.exchange_from_flow(flow, source))
+
+    def _note(self, exchange: Exchange) -> None:
+        note = getattr(self.analyzer, "note", None)  # test fakes may not have it
+        if note is not None:
+            self._apply(note(exchange), current=None)
 
     def _track(self, flow: http.HTTPFlow) -> None:
         entry = self._tracked.get(flow.id)
@@ -457,12 +480,18 @@ def make_annotation(verdict: Verdict, *, redact: bool = True) -> Annotation:
     back, so only plain JSON values reach ``flow.metadata`` (tnetstring can save them) and
     secrets are fingerprints unless ``redact`` is False. The comment is always redacted.
     """
-    metadata = json.loads(jsonout.dumps(verdict.metadata, redact=redact, indent=None))
+    # clean: undecodable header bytes (lone surrogates) become visible escapes, or the
+    # flow could not be saved (tnetstring encodes strings as UTF-8).
+    metadata = json.loads(
+        jsonout.dumps(verdict.metadata, redact=redact, indent=None, clean=True)
+    )
     if not isinstance(metadata, dict):
         raise TypeError("verdict metadata is not a JSON object")
-    block = str.__str__(verdict.comment).strip("\n")
+    # The comment is saved in flow files too: no lone surrogates (undecodable header bytes).
+    block = jsonout.clean_text(str.__str__(verdict.comment).strip("\n"))
     metadata[COMMENT_KEY] = block
-    return Annotation(block, str.__str__(verdict.marker), metadata, verdict.severity)
+    marker = jsonout.clean_text(str.__str__(verdict.marker))
+    return Annotation(block, marker, metadata, verdict.severity)
 
 
 def write_annotation(flow: http.HTTPFlow, annotation: Annotation) -> bool:

@@ -1293,7 +1293,11 @@ def glossary_section(glossary: Glossary) -> Markup:
 
 
 def _prologue(
-    title: str, generated_at: str | None, source_files: Sequence[str], glossary: Glossary
+    title: str,
+    generated_at: str | None,
+    source_files: Sequence[str],
+    glossary: Glossary,
+    redacted: bool = True,
 ) -> str:
     css, js = _asset("report.css"), _asset("report.js")
     csp = (
@@ -1312,6 +1316,8 @@ def _prologue(
         ]
         if len(sources) > MAX_ITEMS:
             meta_bits.append(f" and {len(sources) - MAX_ITEMS:,} more")
+    if not redacted:
+        meta_bits += [" · ", el("strong", None, "not redacted: secrets are shown in the clear")]
     head = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{html.escape(csp)}">\n'
@@ -1359,15 +1365,14 @@ def _flows_open(summary: Mapping[str, Any]) -> str:
     )
 
 
-def _epilogue() -> str:
+def _epilogue(redacted: bool = True) -> str:
+    note = (
+        "Secrets appear only as keyed fingerprints (<redacted:sha256:…>): equal values show equal fingerprints within one run."
+        if redacted
+        else "This report was made with redaction turned off: it may show passwords, tokens and cookies in the clear."
+    )
     footer = el(
-        "footer",
-        {"class": "page"},
-        el(
-            "p",
-            None,
-            f"Made by authlens {__version__}. Secrets appear only as keyed fingerprints (<redacted:sha256:…>): equal values show equal fingerprints within one run.",
-        ),
+        "footer", {"class": "page"}, el("p", None, f"Made by authlens {__version__}. {note}")
     )
     return f"\n</main>\n{footer}\n<script>{_asset('report.js')}</script>\n</body>\n</html>\n"
 
@@ -1399,13 +1404,15 @@ def write_report(
     catalogue: Sequence[Any] = (),
     generated_at: str | None = None,
     source_files: Sequence[str] = (),
+    redacted: bool = True,
 ) -> None:
     """Write the HTML report for ``flows`` (``analyze --json`` flow dicts) to ``out``.
 
     ``catalogue`` entries are duck-typed (attributes or dict keys ``id``, ``severity``,
     ``title``, ``explanation``, ``fix``, ``references``; optionally ``known_problems``);
     they make the glossary the cards link to. Streams: only one card is held at a time.
-    Every value is escaped; never raises on malformed flow data.
+    Every value is escaped; never raises on malformed flow data. ``redacted`` says
+    whether the flows hold fingerprints (the default) or raw secrets; the page says so.
     """
     glossary = Glossary(catalogue)
     if isinstance(flows, Sequence):
@@ -1414,7 +1421,7 @@ def write_report(
             builder.add(flow)
             glossary.see(flow)
         summary = builder.result()
-        out.write(_prologue(title, generated_at, source_files, glossary))
+        out.write(_prologue(title, generated_at, source_files, glossary, redacted))
         out.write(overview(summary, glossary) + _flows_open(summary))
         for i, flow in enumerate(flows, 1):
             out.write(_safe_card(flow, i, glossary))
@@ -1427,11 +1434,11 @@ def write_report(
                 builder.add(flow)
                 spool.write(_safe_card(flow, i, glossary))
             summary = builder.result()
-            out.write(_prologue(title, generated_at, source_files, glossary))
+            out.write(_prologue(title, generated_at, source_files, glossary, redacted))
             out.write(overview(summary, glossary) + _flows_open(summary))
             spool.seek(0)
             shutil.copyfileobj(spool, out)
-    out.write("</section>\n" + glossary_section(glossary) + _epilogue())
+    out.write("</section>\n" + glossary_section(glossary) + _epilogue(redacted))
 
 
 def render_report(
@@ -1441,6 +1448,7 @@ def render_report(
     catalogue: Sequence[Any] = (),
     generated_at: str | None = None,
     source_files: Sequence[str] = (),
+    redacted: bool = True,
 ) -> str:
     """:func:`write_report` into a string (small reports, tests)."""
     buffer = io.StringIO()
@@ -1451,5 +1459,6 @@ def render_report(
         catalogue=catalogue,
         generated_at=generated_at,
         source_files=source_files,
+        redacted=redacted,
     )
     return buffer.getvalue()

@@ -70,7 +70,7 @@ def status_of(flow: Mapping[str, Any]) -> int | None:
         return None
     if isinstance(status, int):
         return status
-    if isinstance(status, str) and status.isdigit() and len(status) <= 3:
+    if isinstance(status, str) and status.isascii() and status.isdigit() and len(status) <= 3:
         return int(status)
     return None
 

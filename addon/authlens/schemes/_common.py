@@ -189,6 +189,14 @@ def unknown_params(
     ]
 
 
+def digits(text: str, max_length: int) -> bool:
+    """``text`` is 1 to ``max_length`` ASCII digits, so ``int(text)`` cannot fail.
+
+    ``str.isdigit()`` alone also accepts digits such as '²', which ``int()`` rejects.
+    """
+    return 0 < len(text) <= max_length and text.isascii() and text.isdigit()
+
+
 def is_printable_ascii(data: bytes) -> bool:
     return all(0x20 <= b < 0x7F for b in data)
 

@@ -281,7 +281,10 @@ def _claims_summary(claims: dict[str, Any], findings: list[Finding]) -> dict[str
 
 
 def _number(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    # An int is always finite; math.isfinite() would overflow on one beyond float range.
+    return isinstance(value, int) or math.isfinite(value)
 
 
 def safe(value: Any, depth: int = 0) -> Any:

@@ -15,6 +15,7 @@ from authlens.schemes import AuthInput, Decoded, Scheme, register
 from authlens.schemes._common import (
     b64decode,
     capped,
+    digits,
     is_printable_ascii,
     shown,
     unknown_params,
@@ -66,7 +67,7 @@ def decode_challenge(item: AuthInput) -> Decoded:
         )
     else:
         raw = p["max-age"]
-        summary["max_age"] = int(raw) if raw.isdigit() and len(raw) <= 10 else None
+        summary["max_age"] = int(raw) if digits(raw, 10) else None
         if summary["max_age"] is None:
             findings.append(
                 warning(

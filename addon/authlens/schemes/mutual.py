@@ -16,7 +16,7 @@ from typing import Any
 
 from authlens.findings import Finding, error, info, warning
 from authlens.schemes import AuthInput, Decoded, Scheme, register
-from authlens.schemes._common import shown, unknown_params, who
+from authlens.schemes._common import digits, shown, unknown_params, who
 from authlens.secret import Secret
 
 REF = "RFC 8120"
@@ -83,7 +83,7 @@ def _common(item: AuthInput, findings: list[Finding]) -> dict[str, Any]:
     for name in _NUMBERS:
         if name in p:
             raw = p[name]
-            number = int(raw) if raw.isdigit() and len(raw) <= 20 else None
+            number = int(raw) if digits(raw, 20) else None
             summary[name.replace("-", "_")] = number
             if number is None:
                 findings.append(

@@ -18,6 +18,7 @@ from authlens.schemes import AuthInput, Decoded, Scheme, register
 from authlens.schemes._common import (
     b64decode,
     capped,
+    digits,
     is_printable_ascii,
     shown,
     unknown_params,
@@ -197,7 +198,7 @@ def decode_challenge(item: AuthInput) -> Decoded:
         summary["token_key_length"] = len(key_bytes) if key_bytes is not None else None
     if "max-age" in p:
         raw = p["max-age"]
-        summary["max_age"] = int(raw) if raw.isdigit() and len(raw) <= 10 else None
+        summary["max_age"] = int(raw) if digits(raw, 10) else None
         if summary["max_age"] is None:
             findings.append(
                 warning(

@@ -16,7 +16,7 @@ from typing import Any
 
 from authlens.findings import Finding, error, info, warning
 from authlens.schemes import AuthInput, Decoded, Scheme, register
-from authlens.schemes._common import b64decode, capped, shown, unknown_params, who
+from authlens.schemes._common import b64decode, capped, digits, shown, unknown_params, who
 from authlens.secret import Secret
 
 REF = "RFC 7804"
@@ -156,7 +156,7 @@ def _attribute_summary(attrs: dict[str, str], findings: list[Finding]) -> dict[s
         out["salt_length"] = len(salt) if salt is not None else None
     if "i" in attrs:
         raw = attrs["i"]
-        iterations = int(raw) if raw.isdigit() and len(raw) <= 10 else None
+        iterations = int(raw) if digits(raw, 10) else None
         out["iterations"] = iterations
         if iterations is None:
             findings.append(
@@ -225,7 +225,7 @@ def _decode_params(item: AuthInput, findings: list[Finding]) -> dict[str, Any]:
         summary["server_nonce"] = p["sr"]
     if "ttl" in p:
         ttl = p["ttl"]
-        summary["ttl"] = int(ttl) if ttl.isdigit() and len(ttl) <= 10 else None
+        summary["ttl"] = int(ttl) if digits(ttl, 10) else None
         if summary["ttl"] is None:
             findings.append(
                 warning(

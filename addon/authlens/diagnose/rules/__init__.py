@@ -9,7 +9,7 @@ realms, hosts and :class:`~authlens.secret.Secret` fingerprints only.
 
 :func:`registry` imports every module of this package once and checks the catalogue
 against what registered: an ID with no detector, or two, is an import-time error (the
-``DEFERRED`` comparison IDs and the engine's own ``internal-error`` excepted), so a
+``DEFERRED`` IDs and the engine's own ``internal-error`` excepted), so a
 diagnosis cannot be declared and silently never detected.
 """
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from authlens.challenge import PROXY_AUTHENTICATE, WWW_AUTHENTICATE, Challenge
@@ -34,6 +34,9 @@ from authlens.findings import Severity
 from authlens.handshake import HandshakeView
 from authlens.model import Exchange, Request, Response
 from authlens.refusal import RefusedBy
+
+if TYPE_CHECKING:
+    from authlens.compare import Comparison
 
 
 class RegistryError(RuntimeError):
@@ -77,6 +80,8 @@ class Context:
     config: AnalyzerConfig
     # Lower-cased names of auth fields whose value the capture does not show (HAR export).
     unknown_fields: frozenset[str] = field(default_factory=frozenset)
+    # The browser-versus-script comparison of a refused request with its baseline.
+    comparison: Comparison | None = None
 
     @property
     def request(self) -> Request:

@@ -35,9 +35,13 @@ def _claim(jwt: Mapping[str, Any], name: str) -> float | None:
     if not isinstance(claims, Mapping):
         return None
     value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer claim beyond float range is no date at all
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _iso(seconds: float) -> str:
