@@ -174,7 +174,9 @@ def normalize_lines(
             # Every line holds at least one element: lines past the challenge cap add
             # nothing but work and findings.
             findings.append(
-                warning(TRUNCATED, f"More than {MAX_FIELD_LINES} field lines; the rest were ignored.")
+                warning(
+                    TRUNCATED, f"More than {MAX_FIELD_LINES} field lines; the rest were ignored."
+                )
             )
             break
         if not isinstance(raw, str | bytes):

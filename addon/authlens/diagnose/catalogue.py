@@ -770,6 +770,10 @@ SUPERSEDES: Mapping[Diagnosis, frozenset[Diagnosis]] = {
     CREDENTIALS_DROPPED_ON_REDIRECT: frozenset({MISSING_CREDENTIALS, NO_RETRY}),
     WRONG_AUTH_HEADER: frozenset({MISSING_CREDENTIALS, NO_RETRY}),
     SCHEME_MISMATCH: frozenset({CREDENTIALS_REJECTED}),
+    # Without a challenge there is nothing to answer: "no-retry" would blame the client.
+    MISSING_CHALLENGE: frozenset({NO_RETRY}),
+    # The 407's own diagnosis already says whether proxy credentials were sent or never came.
+    PROXY_AUTH_REQUIRED: frozenset({NO_RETRY, MISSING_CREDENTIALS}),
 }
 
 #: When the key is diagnosed, the values stay (they are still true) but rank lower, with a

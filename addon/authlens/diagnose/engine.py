@@ -368,10 +368,14 @@ _DEMOTING_CONFIDENCE = 0.5
 
 def _supersede(judged: list[_Judged]) -> list[_Judged]:
     """Drop what a more specific diagnosis supersedes; demote what it explains."""
-    dropped: set[Diagnosis] = set()
+    # Only a diagnosis that is itself kept may supersede another: two passes settle
+    # chains such as refused-by-mitmproxy > proxy-auth-required > no-retry.
+    first = {d for j in judged for d in SUPERSEDES.get(j.diagnosis, frozenset())}
+    dropped: set[Diagnosis] = {
+        d for j in judged if j.diagnosis not in first for d in SUPERSEDES.get(j.diagnosis, ())
+    }
     demoted_by: dict[Diagnosis, list[str]] = {}
     for j in judged:
-        dropped |= SUPERSEDES.get(j.diagnosis, frozenset())
         if j.severity is Severity.ERROR and j.confidence >= _DEMOTING_CONFIDENCE:
             # Only a confident, error-level cause explains the refusal away.
             for other in DEMOTES.get(j.diagnosis, frozenset()):

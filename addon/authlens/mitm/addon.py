@@ -482,9 +482,7 @@ def make_annotation(verdict: Verdict, *, redact: bool = True) -> Annotation:
     """
     # clean: undecodable header bytes (lone surrogates) become visible escapes, or the
     # flow could not be saved (tnetstring encodes strings as UTF-8).
-    metadata = json.loads(
-        jsonout.dumps(verdict.metadata, redact=redact, indent=None, clean=True)
-    )
+    metadata = json.loads(jsonout.dumps(verdict.metadata, redact=redact, indent=None, clean=True))
     if not isinstance(metadata, dict):
         raise TypeError("verdict metadata is not a JSON object")
     # The comment is saved in flow files too: no lone surrogates (undecodable header bytes).

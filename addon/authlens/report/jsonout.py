@@ -28,9 +28,7 @@ def clean_text(text: str) -> str:
     return _SURROGATE.sub(_escape_surrogate, text)
 
 
-def dumps(
-    value: Any, *, redact: bool = True, indent: int | None = 2, clean: bool = False
-) -> str:
+def dumps(value: Any, *, redact: bool = True, indent: int | None = 2, clean: bool = False) -> str:
     """JSON text of ``value``. Secrets show as fingerprints unless ``redact`` is False.
 
     ``clean`` makes the text encodable as UTF-8 whatever it holds: lone surrogates in

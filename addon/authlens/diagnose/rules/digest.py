@@ -58,7 +58,9 @@ def _uri_problem(sent: str, ctx: Context) -> str | None:
     try:
         parts = urlsplit(sent)
     except ValueError:  # e.g. "http://[::1/x": no URI at all, so certainly not this one
-        return f"uri '{summary_text(sent, 80)}' is not the request target '{summary_text(target, 80)}'"
+        return (
+            f"uri '{summary_text(sent, 80)}' is not the request target '{summary_text(target, 80)}'"
+        )
     if parts.scheme and parts.netloc:  # absolute form, as some old clients send it
         relative = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if relative == target:

@@ -40,6 +40,7 @@ def proxy_auth_required(ctx: Context) -> Iterator[Hit]:
     elif view.answer is Answer.UNANSWERED:
         state = "the client never sent proxy credentials"
         sentence = f"The client never retried with Proxy-Authorization ({view.unanswered_reason})."
+        severity = Severity.ERROR
     else:
         state = "no proxy credentials were sent"
         sentence = "The request carried no Proxy-Authorization."
