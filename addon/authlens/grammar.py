@@ -255,6 +255,33 @@ def _lex(
     return Lexed(challenges, findings)
 
 
+# 'Negotiate <several KB of base64>' is the one common long field line. Checking its
+# characters with bytes.translate runs at memory speed, several times faster than a regex
+# character class; shorter lines are not worth the extra step.
+_LONG_LINE = 256
+_TOKEN68_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
+
+
+def _lex_token68_line(text: str, out: list[RawChallenge], param_schemes: frozenset[str]) -> bool:
+    """``scheme 1*SP token68`` as the whole line, or False (nothing appended)."""
+    scheme, sep, rest = text.partition(" ")
+    if not sep or not _TOKEN.fullmatch(scheme):
+        return False
+    body = rest.lstrip(" ").rstrip(" \t")
+    token68 = body
+    body = body.rstrip("=")
+    if not body or (token68 != body and scheme.lower() in param_schemes):
+        return False
+    try:
+        raw = body.encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    if raw.translate(None, _TOKEN68_BYTES):
+        return False
+    out.append(RawChallenge(scheme, {}, token68))
+    return True
+
+
 def _lex_strict(
     text: str, out: list[RawChallenge], param_schemes: frozenset[str] = PARAM_SCHEMES
 ) -> bool:
@@ -265,6 +292,8 @@ def _lex_strict(
     the first doubt, so the lenient scanner, which reports every deviation, sees
     everything else; the property tests check that both read valid input alike.
     """
+    if len(text) > _LONG_LINE and _lex_token68_line(text, out, param_schemes):
+        return True
     local: list[RawChallenge] = []
     current: RawChallenge | None = None
     match = _STRICT_ELEMENT.match

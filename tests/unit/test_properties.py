@@ -166,3 +166,25 @@ def test_lone_surrogates_anywhere_are_total() -> None:
     for text in ("Basic realm=\"\ud800\"", "Basic \udfff", "Bearer \ud83d"):
         assert parse_challenges(text)
         json.loads(jsonout.dumps(decode_credentials(text).to_json()))
+
+
+@settings(max_examples=200)
+@given(
+    token,
+    st.from_regex(r"[A-Za-z0-9\-._~+/]{300,400}={0,2}", fullmatch=True),
+    st.sampled_from(["", " ", "  ", "\t"]),
+    st.sampled_from(["", ",", " x", "=x", "\u00e9"]),
+)
+def test_long_token68_line_fast_path_agrees_with_the_scanner(
+    scheme: str, t68: str, pad: str, tail: str
+) -> None:
+    line = f"{scheme} {t68}{pad}{tail}"
+    fast: list[grammar.RawChallenge] = []
+    slow: list[grammar.RawChallenge] = []
+    findings: list[object] = []
+    grammar._LineScanner(line, frozenset(), grammar.PARAM_SCHEMES, slow, findings).scan()  # type: ignore[arg-type]
+    if grammar._lex_token68_line(line, fast, grammar.PARAM_SCHEMES):
+        assert [(c.scheme, c.params, c.token68) for c in fast] == [
+            (c.scheme, c.params, c.token68) for c in slow
+        ]
+        assert not findings and not [f for c in slow for f in c.findings]
