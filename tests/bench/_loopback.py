@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -799,7 +800,10 @@ async def _client_main(
     await asyncio.gather(*(worker(w) for w in range(connections)))
     elapsed = time.monotonic() - t0
     lat.sort()
-    pick = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1e3) if lat else (lambda q: 0.0)
+
+    def pick(q: float) -> float:
+        return lat[min(len(lat) - 1, int(q * len(lat)))] * 1e3 if lat else 0.0
+
     return LoadResult(
         state["done"], elapsed, state["errors"], state["non2xx"], pick(0.5), pick(0.99)
     )
@@ -815,23 +819,26 @@ def median(xs: Iterable[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
-def median_ci(xs: Iterable[float], conf: float = 0.95) -> tuple[float, float]:
+def median_ci(xs: Iterable[float], conf: float = 0.95) -> tuple[float, float, float]:
     """Distribution-free confidence interval of the median (order statistics, binomial):
-    [x_(k), x_(n-k+1)] with the largest k whose coverage is still >= ``conf``."""
+    [x_(k), x_(n-k+1)] with the largest k whose coverage is still >= ``conf``; returns
+    (low, high, coverage). With fewer than 6 values no interval reaches 95 %: then
+    (min, max) and its smaller coverage (75 % for 3 values, 94 % for 5)."""
     ys = sorted(xs)
     n = len(ys)
     if not n:
-        return float("nan"), float("nan")
+        return float("nan"), float("nan"), 0.0
     alpha = (1 - conf) / 2
-    cum, k = 0.0, 0
+    cum, k, tail = 0.0, 0, 0.0
     for j in range(n + 1):
-        cum += math.comb(n, j) / 2**n
-        if cum > alpha:
+        p = math.comb(n, j) / 2**n
+        if cum + p > alpha:
             break
-        k = j + 1
+        cum += p
+        k, tail = j + 1, cum
     if k == 0:
-        return ys[0], ys[-1]
-    return ys[k - 1], ys[n - k]
+        return ys[0], ys[-1], 1 - 2 / 2**n
+    return ys[k - 1], ys[n - k], 1 - 2 * tail
 
 
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str], out: IO[str] | None = None) -> None:
@@ -890,6 +897,36 @@ def machine_facts(mitmdump: str) -> dict[str, str]:
     }
 
 
+def addon_fingerprint(addon: Path) -> str:
+    """A short hash of the addon script and the ``authlens`` package beside it (``*.py``),
+    so runs made while the addon changes can be told apart."""
+    h = hashlib.sha256()
+    files = [addon, *sorted((addon.parent / "authlens").rglob("*.py"))]
+    newest = 0.0
+    for f in files:
+        with contextlib.suppress(OSError):
+            h.update(str(f.relative_to(addon.parent)).encode() + b"\0" + f.read_bytes())
+            newest = max(newest, f.stat().st_mtime)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(newest)) if newest else "?"
+    return f"{h.hexdigest()[:12]} ({len(files)} files, newest modified {stamp})"
+
+
+def snapshot_addon(addon: Path, work: Path) -> Path:
+    """Copy the addon script and the ``authlens`` package beside it into ``work`` and
+    return the copied script: every run of one benchmark then measures the same code even
+    while the addon is being edited (and mitmproxy does not reload the script mid-run).
+    mitmproxy puts the script's directory first on ``sys.path``, so the copy is imported."""
+    dest = work / "addon-snapshot"
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(addon, dest / addon.name)
+    pkg = addon.parent / "authlens"
+    if pkg.is_dir():
+        shutil.copytree(
+            pkg, dest / "authlens", ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True
+        )
+    return dest / addon.name
+
+
 def print_facts(facts: dict[str, str]) -> None:
     print("machine: " + ", ".join(f"{k}={v}" for k, v in facts.items()), flush=True)
 
@@ -929,7 +966,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve_origin(LOOPBACK, args.port, args.max_seconds))
         return 0
     seq = (
-        [Req(p, tuple(tuple(h) for h in hs)) for p, hs in json.loads(args.seq_json)]  # type: ignore[misc]
+        [Req(p, tuple((k, v) for k, v in hs)) for p, hs in json.loads(args.seq_json)]
         if args.seq_json
         else request_mix(args.kind)
     )

@@ -70,6 +70,8 @@ class Bench:
         self.work = lb.tmpdir("authlens-bench-proxy-")
         self.mitmdump = args.mitmdump or lb.default_mitmdump()
         self.addon = lb.check_addon(Path(args.addon))
+        if not args.no_snapshot:
+            self.addon = lb.snapshot_addon(self.addon, self.work)
         ncpu = os.cpu_count() or 1
         self.pin_proxy = {ncpu - 1} if args.pin and ncpu > 1 else None
         self.pin_other = {0} if args.pin and ncpu > 1 else None
@@ -239,7 +241,7 @@ def run_throughput(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
         ]
         med = lb.median(ratios)
         goal = GOALS.get(kind)
-        lo, hi = lb.median_ci(ratios)
+        lo, hi, cover = lb.median_ci(ratios)
         verdict = "-" if goal is None else ("MET" if med >= goal else "MISSED")
         if goal is not None and lo < goal <= hi:
             verdict += " (CI spans goal)"
@@ -254,7 +256,7 @@ def run_throughput(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
                 lb.median(s.rps for s in per["baseline"]),
                 lb.median(s.rps for s in per["addon"]),
                 f"{med:.3f}",
-                f"{lo:.3f}..{hi:.3f}",
+                f"{lo:.3f}..{hi:.3f} ({cover:.0%})",
                 f"{lb.median(cpu_ratios):.3f}",
                 f">= {goal:.2f}" if goal else "-",
                 verdict,
@@ -266,7 +268,8 @@ def run_throughput(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
             "baseline_rps_median": lb.median(s.rps for s in per["baseline"]),
             "addon_rps_median": lb.median(s.rps for s in per["addon"]),
             "ratio_median": med,
-            "ratio_ci95": [lo, hi],
+            "ratio_ci": [lo, hi],
+            "ratio_ci_coverage": cover,
             "ratios": ratios,
             "cpu_ratio_median": lb.median(cpu_ratios),
             "goal": goal,
@@ -280,7 +283,7 @@ def run_throughput(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
             "base req/s",
             "addon req/s",
             "ratio",
-            "95% CI of ratio",
+            "CI of ratio (coverage)",
             "cpu ratio",
             "goal",
             "verdict",
@@ -289,7 +292,8 @@ def run_throughput(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
         ],
     )
     print(
-        "  (95% CI: distribution-free interval of the median ratio; cpu ratio = baseline "
+        "  (CI: distribution-free interval of the median ratio, 95 % from 6 rounds on; "
+        "cpu ratio = baseline "
         "mitmdump CPU ms per request / addon's, from /proc/PID/stat)"
     )
     print("\nmitmdump memory after the throughput rounds")
@@ -427,18 +431,46 @@ def run_memory(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
     extra_growth = (a["growth_after_warmup_kib"] - b.get("growth_after_warmup_kib", 0)) / 1024
     extra_slope = a["slope_last_half_mib_per_100k"] - b.get("slope_last_half_mib_per_100k", 0.0)
     flat = extra_slope <= args.flat_slope
-    result["verdict"] = "FLAT" if flat else "GROWS"
+    plateau = _plateau(series["addon"], args.plateau_mib)
+    result["addon"]["plateau_from_flows"] = plateau[0] if plateau else None
+    if flat:
+        result["verdict"] = "FLAT"
+    elif plateau and plateau[0] <= 0.75 * a["flows"]:
+        result["verdict"] = f"PLATEAU from {plateau[0]:,} flows"
+    else:
+        result["verdict"] = "GROWS"
     print(
         f"  addon beyond the baseline: {extra_growth:+.1f} MiB growth after warm-up "
         f"(first {args.warmup_fraction:.0%} of the flows); slope over the last half "
-        f"{extra_slope:+.2f} MiB per 100,000 flows -> {result['verdict']} "
-        f"(FLAT: last-half slope beyond the baseline's <= {args.flat_slope:g} MiB/100k flows)"
+        f"{extra_slope:+.2f} MiB per 100,000 flows"
+    )
+    if plateau:
+        print(
+            f"  addon plateau: from {plateau[0]:,} flows on, VmRSS stays within "
+            f"{plateau[1] / 1024:.1f} MiB of {plateau[2] / 1024:.1f} MiB (to {a['flows']:,} flows)"
+        )
+    print(
+        f"  verdict: {result['verdict']} (FLAT: last-half slope beyond the baseline's <= "
+        f"{args.flat_slope:g} MiB/100k flows; PLATEAU: RSS within {args.plateau_mib:g} MiB over "
+        "at least the last quarter of the run)"
     )
     for side in sides:
         p = bench.log_problems(side)
         if p:
             print(f"\nWARNING: mitmdump ({side}) logged errors:\n{p}")
     return result
+
+
+def _plateau(points: list[tuple[int, int]], tol_mib: float) -> tuple[int, int, int] | None:
+    """The earliest sample from which VmRSS never rises more than ``tol_mib`` above it:
+    (flows there, the largest rise after it in KiB, RSS there in KiB); None if only the
+    last sample qualifies."""
+    tol = tol_mib * 1024
+    for i, (flows, rss) in enumerate(points[:-2]):
+        rise = max(p[1] for p in points[i:]) - rss
+        if rise <= tol:
+            return flows, rise, rss
+    return None
 
 
 def _slope(points: list[tuple[int, int]]) -> float:
@@ -492,6 +524,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="memory mode: 'growth after warm-up' starts after this fraction of the flows",
     )
     ap.add_argument(
+        "--plateau-mib",
+        type=float,
+        default=1.0,
+        help="memory mode: a plateau is where VmRSS stays within this many MiB (default 1)",
+    )
+    ap.add_argument(
         "--flat-slope",
         type=float,
         default=2.0,
@@ -516,6 +554,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--pin",
         action="store_true",
         help="pin the mitmdumps to the last CPU and origin + load generator to CPU 0",
+    )
+    ap.add_argument(
+        "--no-snapshot",
+        action="store_true",
+        help="run the addon in place instead of a copy taken at start (edits mid-run then "
+        "make mitmproxy reload the script)",
     )
     ap.add_argument("--json", default="", help="also write all samples and results to this file")
     ap.add_argument(
@@ -543,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     mitmdump = args.mitmdump or lb.default_mitmdump()
     lb.print_facts(lb.machine_facts(mitmdump))
-    print(f"addon: {args.addon}", flush=True)
+    print(f"addon: {args.addon} {lb.addon_fingerprint(Path(args.addon))}", flush=True)
     with lb.Processes() as procs:
         lb.install_signal_cleanup(procs)
         bench = Bench(args, procs)

@@ -580,10 +580,12 @@ def _label(flow: http.HTTPFlow) -> str:
 
 
 def _log_verdict(label: str, annotation: Annotation) -> None:
+    level = logging.WARNING if annotation.severity == Severity.ERROR else logging.INFO
+    if not logger.isEnabledFor(level):  # mitmdump -q: skip the formatting too
+        return
     lines = [line for line in annotation.block.splitlines() if line.strip()]
     if not lines:
         return
-    level = logging.WARNING if annotation.severity == Severity.ERROR else logging.INFO
     logger.log(level, "authlens: %s: %s", label, " | ".join(lines))
 
 
