@@ -170,7 +170,11 @@ def is_accepted(exchange: Exchange) -> bool:
         return True
     if 300 <= status < 400 and exchange.response is not None:
         location = exchange.response.headers.get("Location") or ""
-        return not _LOGIN_PATH.search(urlsplit(location).path or "")
+        try:
+            path = urlsplit(location).path or ""
+        except ValueError:  # "http://[::1" and the like: not a login page we can name
+            path = location
+        return not _LOGIN_PATH.search(path)
     return False
 
 

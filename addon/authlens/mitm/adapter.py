@@ -643,7 +643,9 @@ def _read_flowfile(path: Path) -> Iterator[http.HTTPFlow]:
                 count += 1
                 if isinstance(flow, http.HTTPFlow):
                     yield flow
-        except exceptions.FlowReadException as exc:
+        # mitmproxy before 12.2 lets AttributeError out of stream() for a record that is
+        # valid tnetstring but not a flow (migrate_flow calls .get on it).
+        except (exceptions.FlowReadException, AttributeError) as exc:
             where = f" after {count} flows" if count else ""
             raise CaptureError(
                 f"{path} is neither a mitmproxy flow file nor a HAR file, or is damaged{where} "

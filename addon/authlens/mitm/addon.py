@@ -291,7 +291,8 @@ class AuthLens:
         save.done()
         try:
             count = patch_flow_file(Path(path), self._late)
-        except (OSError, exceptions.FlowReadException) as exc:
+        # AttributeError: mitmproxy before 12.2 raises it for a damaged record.
+        except (OSError, exceptions.FlowReadException, AttributeError) as exc:
             logger.warning(
                 "authlens: could not add late diagnoses to %s (%s); "
                 "run `mitmdump -nr %s -s <authlens entry script> -w <out>` to get them",
