@@ -223,21 +223,19 @@ def spnego_resp(state: int, token: bytes | None, mech: str | None = KRB5_OID) ->
     return tlv(0xA1, seq(*fields))
 
 
+def _der_node(children: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
+    tags = st.sampled_from([0x30, 0x60, 0xA0, 0xA1, 0xA2, 0xA3, 0x61, 0x6E, 0x7E, 0x31])
+    items = st.lists(children, max_size=4)
+    return st.builds(lambda tag, parts: tlv(tag | 0x20, b"".join(parts)), tags, items)
+
+
 @st.composite
 def der_random(draw: st.DrawFn, max_leaves: int = 12) -> bytes:
     """Random TLV trees: arbitrary tags, honest lengths; mutated by :func:`mutate`."""
     leaf = st.builds(
         tlv, st.integers(0, 255).filter(lambda t: not t & 0x20), st.binary(max_size=24)
     )
-
-    def node(children: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
-        return st.builds(
-            lambda tag, items: tlv(tag | 0x20, b"".join(items)),
-            st.sampled_from([0x30, 0x60, 0xA0, 0xA1, 0xA2, 0xA3, 0x61, 0x6E, 0x7E, 0x31]),
-            st.lists(children, max_size=4),
-        )
-
-    return draw(st.recursive(leaf, node, max_leaves=max_leaves))
+    return draw(st.recursive(leaf, _der_node, max_leaves=max_leaves))
 
 
 def der_bomb(kind: str, n: int) -> bytes:
@@ -804,7 +802,9 @@ other_headers = st.lists(
 @st.composite
 def flow_specs(draw: st.DrawFn, *, heavy: bool = True) -> FlowSpec:
     spec = FlowSpec()
-    spec.method = draw(st.sampled_from([b"GET", b"GET", b"POST", b"OPTIONS", b"PUT", b"\xffGET"]))
+    spec.method = draw(
+        st.sampled_from([b"GET", b"GET", b"POST", b"OPTIONS", b"PUT", b"\xffGET", b"CONNECT"])
+    )
     spec.scheme = draw(st.sampled_from([b"https", b"http"]))
     spec.tls = spec.scheme == b"https"
     spec.host = draw(

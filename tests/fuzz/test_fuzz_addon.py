@@ -91,12 +91,14 @@ class Harness:
         self.clock += spec.dt
         client = self.clients[spec.client % len(self.clients)]
         client.timestamp_tls_setup = START if spec.tls else None
+        connect = spec.method == b"CONNECT"  # authority form: host:port, no path
         request = tutils.treq(
             method=spec.method,
             scheme=spec.scheme,
             host=spec.host,
             port=spec.port,
-            path=spec.path,
+            authority=f"{spec.host}:{spec.port}".encode() if connect else b"",
+            path=b"" if connect else spec.path,
             http_version=spec.http_version,
             headers=http.Headers(spec.request_headers),
             content=spec.request_body,
