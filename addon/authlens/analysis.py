@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from authlens.diagnose.api import Analyzer, AnalyzerConfig, Verdict
 from authlens.model import Exchange
+from authlens.pairing import Deferred
 from authlens.report import jsonout
 from authlens.report.har import redact_url
 from authlens.report.summary import worst_severity_of
@@ -223,9 +224,13 @@ class Session:
             verdicts.extend(self._analyzer.expire(self._clock))
         self._apply(verdicts)
 
-    def note(self, exchange: Exchange) -> None:
+    def note(self, exchange: Exchange | Deferred) -> None:
         """Offer an exchange that is not judged (an accepted browser request) as a
-        baseline for the browser-versus-script comparison; apply what it explains."""
+        baseline for the browser-versus-script comparison; apply what it explains. A
+        :class:`~authlens.pairing.Deferred` one is built only if a refusal needs it."""
+        if isinstance(exchange, Deferred):
+            self._apply(self._analyzer.note_deferred(exchange))
+            return
         note = getattr(self._analyzer, "note", None)
         if note is not None:
             self._apply(note(exchange))

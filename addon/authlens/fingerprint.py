@@ -252,7 +252,18 @@ def classify_request(request: Request, tls_fingerprint: str | None = None) -> Cl
 
 
 def profile_request(request: Request, tls_fingerprint: str | None = None) -> ClientProfile:
-    return profile_client(request.headers, tls_fingerprint, url=request.url)
+    # Requests are immutable and pairing asks about the same one several times in a row
+    # (is it refused by a script? is it a baseline?): remember the last answer.
+    global _last_profiled
+    last = _last_profiled
+    if last is not None and last[0] is request and last[1] == tls_fingerprint:
+        return last[2]
+    profile = profile_client(request.headers, tls_fingerprint, url=request.url)
+    _last_profiled = (request, tls_fingerprint, profile)
+    return profile
+
+
+_last_profiled: tuple[Request, str | None, ClientProfile] | None = None
 
 
 def profile_client(

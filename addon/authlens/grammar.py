@@ -47,6 +47,7 @@ CONTROL_CHAR = "control-char"
 MISSING_SCHEME = "missing-scheme"
 MISSING_COMMA = "missing-comma"
 COMMA_AFTER_SCHEME = "comma-after-scheme"
+TAB_AFTER_SCHEME = "tab-after-scheme"
 UNQUOTED_SPACE = "unquoted-value-with-space"
 UNTERMINATED_QUOTE = "unterminated-quote"
 SINGLE_QUOTED = "single-quoted-value"
@@ -467,6 +468,17 @@ class _LineScanner:
                 )
             )
             return self._skip_to_comma(pos)
+        if "\t" in text[pos:body]:
+            # 1*SP only: most parsers take a tab too, strict ones read 'Basic\trealm' as
+            # a single unknown scheme.
+            challenge.findings.append(
+                warning(
+                    TAB_AFTER_SCHEME,
+                    f"A tab separates the scheme '{scheme}' from what follows; only spaces "
+                    "may (1*SP).",
+                    REF_CHALLENGE,
+                )
+            )
         m68 = _TOKEN68.match(text, body)
         if m68:
             end = self._ows(m68.end())

@@ -697,6 +697,8 @@ class Tracker:
     def _remember_digest(
         self, client: str, exchange: Exchange, challenges: list[Challenge], field_name: str
     ) -> None:
+        if not challenges:
+            return
         target = self._target(exchange, field_name)
         for challenge in challenges:
             if challenge.scheme.lower() != "digest":

@@ -26,27 +26,41 @@ class Headers:
     """Header fields in order, casing kept (h11 style); lookups are case-insensitive."""
 
     fields: tuple[tuple[str, str], ...] = ()
+    # Lower-cased name -> values in order, built on the first lookup: the engine asks a
+    # few dozen questions of each exchange, and lowering every name each time dominated.
+    _index: dict[str, list[str]] | None = field(
+        default=None, init=False, repr=False, compare=False, hash=False
+    )
 
     @classmethod
     def of(cls, items: Iterable[tuple[str, str]]) -> Headers:
         return cls(tuple(items))
 
+    def _lookup(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = {}
+            for k, v in self.fields:
+                key = k.lower()
+                values = index.get(key)
+                if values is None:
+                    index[key] = [v]
+                else:
+                    values.append(v)
+            object.__setattr__(self, "_index", index)
+        return index
+
     def get_all(self, name: str) -> list[str]:
-        key = name.lower()
-        return [v for k, v in self.fields if k.lower() == key]
+        return list(self._lookup().get(name.lower(), ()))
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        key = name.lower()
-        for k, v in self.fields:
-            if k.lower() == key:
-                return v
-        return default
+        values = self._lookup().get(name.lower())
+        return values[0] if values else default
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = name.lower()
-        return any(k.lower() == key for k, _ in self.fields)
+        return name.lower() in self._lookup()
 
     def names(self) -> list[str]:
         return [k for k, _ in self.fields]
@@ -76,31 +90,45 @@ class Request:
     headers: Headers = field(default_factory=Headers)
     body: bytes | None = None  # a prefix of at most MAX_BODY_PREFIX bytes; None = unknown
     body_size: int | None = None
+    # The parsed URL, on first use: rules ask for host, port and origin many times.
+    _parts: tuple[str, str, int | None, str] | None = field(
+        default=None, init=False, repr=False, compare=False, hash=False
+    )
+
+    def _split(self) -> tuple[str, str, int | None, str]:
+        parts = self._parts
+        if parts is None:
+            split = urlsplit(self.url)
+            scheme = split.scheme.lower()
+            try:
+                port = split.port or {"http": 80, "https": 443}.get(scheme)
+            except ValueError:
+                port = None
+            parts = (scheme, (split.hostname or "").lower(), port, split.path or "/")
+            object.__setattr__(self, "_parts", parts)
+        return parts
 
     @property
     def scheme(self) -> str:
-        return urlsplit(self.url).scheme.lower()
+        return self._split()[0]
 
     @property
     def host(self) -> str:
-        return (urlsplit(self.url).hostname or "").lower()
+        return self._split()[1]
 
     @property
     def port(self) -> int | None:
-        parts = urlsplit(self.url)
-        try:
-            return parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
-        except ValueError:
-            return None
+        return self._split()[2]
 
     @property
     def origin(self) -> str:
         """scheme://host:port, the first part of a protection space (RFC 9110 §11.5)."""
-        return f"{self.scheme}://{self.host}:{self.port}"
+        scheme, host, port, _ = self._split()
+        return f"{scheme}://{host}:{port}"
 
     @property
     def path(self) -> str:
-        return urlsplit(self.url).path or "/"
+        return self._split()[3]
 
 
 @dataclass(frozen=True, slots=True)

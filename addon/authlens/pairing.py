@@ -24,8 +24,9 @@ from __future__ import annotations
 import math
 import re
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlsplit
 
 from authlens.fingerprint import is_loopback_host, profile_request
@@ -88,6 +89,7 @@ def _is_slug(stem: str) -> bool:
     return len(parts) > 1 and all(_SLUG_PART.fullmatch(p) for p in parts if p)
 
 
+@lru_cache(maxsize=4096)  # live traffic repeats its paths; the cache keeps that cheap
 def normalise_path(path: str) -> str:
     """The path with each variable segment replaced (see :func:`normalise_segment`).
 
@@ -106,8 +108,13 @@ def origin_key(url: str) -> str:
         port = parts.port
     except ValueError:
         return url[:256]
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
+    return origin_of(parts.scheme, parts.hostname or "", port)
+
+
+def origin_of(scheme: str, host: str, port: int | None) -> str:
+    """:func:`origin_key` from parts already split (a live flow has them so)."""
+    scheme = scheme.lower()
+    host = host.lower()
     if is_loopback_host(host):
         host = "loopback"
     port = port or {"http": 80, "https": 443}.get(scheme)
@@ -123,6 +130,9 @@ def query_keys(url: str) -> frozenset[str]:
     return frozenset(k for k, _ in pairs[:MAX_QUERY_KEYS])
 
 
+EndpointKey = tuple[str, str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """What a request asked for, without its variable parts."""
@@ -133,7 +143,7 @@ class Endpoint:
     query_keys: frozenset[str] = frozenset()
 
     @property
-    def key(self) -> tuple[str, str, str]:
+    def key(self) -> EndpointKey:
         """The index key: method, origin and normalised path (query keys only rank)."""
         return (self.method, self.origin, self.path)
 
@@ -222,12 +232,15 @@ def pair(
     *,
     limit: int = DEFAULT_LIMIT,
     vetted: bool = False,
+    target: Endpoint | None = None,
 ) -> list[Exchange]:
     """The accepted browser exchanges to ``refused``'s endpoint, best first (at most
     ``limit``; on a tie the later candidate first). ``candidates`` may hold anything: other clients, refusals, ``refused``
     itself; they are filtered here (``vetted``: already known to be baselines, as in
-    :class:`PairingIndex`). A single pass with a bounded best-list."""
-    target = endpoint(refused)
+    :class:`PairingIndex`; ``target``: ``refused``'s endpoint, when known). A single pass
+    with a bounded best-list."""
+    if target is None:
+        target = endpoint(refused)
     scored: list[tuple[tuple[float, ...], int, Exchange]] = []
     for order, candidate in enumerate(candidates):
         if candidate.id == refused.id or not _matches(target, endpoint(candidate)):
@@ -241,6 +254,66 @@ def pair(
             del scored[limit:]
     scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
     return [c for _, _, c in scored[: max(0, limit)]]
+
+
+def endpoint_key(method: str, scheme: str, host: str, port: int | None, path: str) -> EndpointKey:
+    """:attr:`Endpoint.key` from a request's parts, without building an exchange; ``path``
+    may carry a query or a fragment."""
+    cut = len(path)
+    for mark in ("?", "#"):
+        at = path.find(mark)
+        if 0 <= at < cut:
+            cut = at
+    return (method.upper(), origin_of(scheme, host, port), normalise_path(path[:cut] or "/"))
+
+
+class Deferred:
+    """A possible browser baseline not built yet: its endpoint key now, the exchange only
+    when a refusal at that endpoint needs it.
+
+    Most accepted traffic is never compared with anything, so the live addon records it
+    this way for the price of a few attribute reads; ``build`` must not keep large
+    objects alive (the adapter gives it a snapshot with body prefixes only).
+    """
+
+    __slots__ = ("_build", "_value", "key", "sets_cookie")
+
+    def __init__(
+        self, key: EndpointKey, build: Callable[[], Exchange], *, sets_cookie: bool = False
+    ) -> None:
+        self.key = key
+        self.sets_cookie = sets_cookie
+        self._build: Callable[[], Exchange] | None = build
+        self._value: Exchange | None = None
+
+    def exchange(self) -> Exchange | None:
+        """The exchange (built once); None if it cannot be built."""
+        build = self._build
+        if build is not None:
+            self._build = None  # build once, and let the snapshot go
+            try:
+                self._value = build()
+            except Exception:  # a hostile flow the adapter cannot read: no baseline
+                self._value = None
+        return self._value
+
+    def baseline(self) -> Exchange | None:
+        """The exchange if it is a baseline, else None. (Whether it matches a refusal's
+        endpoint is :func:`pair`'s business, as for any candidate.)"""
+        exchange = self.exchange()
+        if exchange is None or not is_baseline(exchange):
+            return None
+        return exchange
+
+
+def resolve(entries: Iterable[Exchange | Deferred]) -> list[Exchange]:
+    """The exchanges of ``entries``, building deferred ones (those that fail are left out)."""
+    out: list[Exchange] = []
+    for entry in entries:
+        exchange = entry.exchange() if isinstance(entry, Deferred) else entry
+        if exchange is not None:
+            out.append(exchange)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,14 +330,16 @@ class PairingIndex:
     ``max_endpoints`` caps how many endpoints are remembered (least recently used go
     first); ``per_endpoint`` how many baselines and how many waiting refusals each keeps
     (the newest). Each stored exchange holds at most two body prefixes
-    (``MAX_BODY_PREFIX``), so memory is bounded by the product of the caps.
+    (``MAX_BODY_PREFIX``), so memory is bounded by the product of the caps. Baselines may
+    be :class:`Deferred`: they are built (and vetted) only when a refusal at their
+    endpoint asks for them, or at once when one is already waiting there.
     """
 
     def __init__(self, max_endpoints: int = 512, per_endpoint: int = 4) -> None:
         self.max_endpoints = max(1, max_endpoints)
         self.per_endpoint = max(1, per_endpoint)
-        self._baselines: OrderedDict[tuple[str, str, str], deque[Exchange]] = OrderedDict()
-        self._waiting: OrderedDict[tuple[str, str, str], deque[Exchange]] = OrderedDict()
+        self._baselines: OrderedDict[EndpointKey, deque[Exchange | Deferred]] = OrderedDict()
+        self._waiting: OrderedDict[EndpointKey, deque[Exchange]] = OrderedDict()
 
     def __len__(self) -> int:
         return sum(len(q) for q in self._baselines.values())
@@ -276,9 +351,25 @@ class PairingIndex:
         self._put(self._baselines, endpoint(exchange).key, exchange)
         return True
 
-    def pair(self, refused: Exchange, *, limit: int = DEFAULT_LIMIT) -> list[Exchange]:
+    def add_deferred(self, deferred: Deferred) -> list[Pairing]:
+        """Remember a baseline not built yet. When refusals already wait at its endpoint
+        it is built now and paired with them (as :meth:`observe` would)."""
+        if deferred.key in self._waiting:
+            exchange = deferred.baseline()
+            if exchange is None:
+                return []
+            self._put(self._baselines, deferred.key, exchange)
+            waiting = self._waiting.pop(deferred.key, None)
+            return [Pairing(refused, exchange) for refused in waiting or ()]
+        self._put(self._baselines, deferred.key, deferred)
+        return []
+
+    def pair(
+        self, refused: Exchange, *, limit: int = DEFAULT_LIMIT, target: Endpoint | None = None
+    ) -> list[Exchange]:
         """Baselines for ``refused``, best first."""
-        target = endpoint(refused)
+        if target is None:
+            target = endpoint(refused)
         found: list[Exchange] = []
         for method in (target.method, _ALTERNATE_METHODS.get(target.method)):
             if method is None:
@@ -287,35 +378,53 @@ class PairingIndex:
             queue = self._baselines.get(key)
             if queue:
                 self._baselines.move_to_end(key)
-                found.extend(queue)
-        return pair(refused, found, limit=limit, vetted=True)
+                found.extend(self._vetted(queue))
+        if not found:
+            return []
+        return pair(refused, found, limit=limit, vetted=True, target=target)
+
+    @staticmethod
+    def _vetted(queue: deque[Exchange | Deferred]) -> list[Exchange]:
+        """The baselines of ``queue``, deferred ones built (and replaced) in place."""
+        out: list[Exchange] = []
+        for index, entry in enumerate(queue):
+            if isinstance(entry, Deferred):
+                exchange = entry.baseline()
+                if exchange is None:
+                    continue
+                queue[index] = exchange
+                entry = exchange
+            out.append(entry)
+        return out
 
     def observe(self, exchange: Exchange) -> list[Pairing]:
         """Feed every exchange, in order. Returns the pairs this one completes: itself with
         its baseline when it is a refused non-browser request that has one, or the
         refusals that waited for a baseline when it is an accepted browser request."""
         if is_refused(exchange) and not is_browser(exchange):
-            best = self.pair(exchange, limit=1)
+            target = endpoint(exchange)
+            best = self.pair(exchange, limit=1, target=target)
             if best:
                 return [Pairing(exchange, best[0])]
-            self._put(self._waiting, endpoint(exchange).key, exchange)
+            self._put(self._waiting, target.key, exchange)
             return []
-        if not self.add(exchange):
+        if not is_baseline(exchange):
             return []
         key = endpoint(exchange).key
+        self._put(self._baselines, key, exchange)
         waiting = self._waiting.pop(key, None)
         return [Pairing(refused, exchange) for refused in waiting or ()]
 
-    def _put(
+    def _put[T](
         self,
-        table: OrderedDict[tuple[str, str, str], deque[Exchange]],
-        key: tuple[str, str, str],
-        exchange: Exchange,
+        table: OrderedDict[EndpointKey, deque[T]],
+        key: EndpointKey,
+        entry: T,
     ) -> None:
         queue = table.get(key)
         if queue is None:
             queue = table[key] = deque(maxlen=self.per_endpoint)
-        queue.append(exchange)
+        queue.append(entry)
         table.move_to_end(key)
         while len(table) > self.max_endpoints:
             table.popitem(last=False)

@@ -515,3 +515,43 @@ def test_entry_script_path_points_at_entry() -> None:
     from authlens.mitm import entry_script_path
 
     assert entry_script_path() == ROOT / "addon/authlens/mitm/entry.py"
+
+
+def test_update_hook_is_not_dispatched_when_no_addon_listens() -> None:
+    # mitmdump has no view: dispatching `update` would walk every addon for nothing.
+    a, made = make_addon()
+    with taddons.context(a) as tctx:
+        tctx.configure(a)
+        made[-1].explain_earlier = True
+        first, second = flow_401(), flow_401()
+        dispatched: list[Any] = []
+        real_trigger = tctx.master.addons.trigger
+
+        def trigger(event: Any) -> None:
+            dispatched.append(event.name)
+            real_trigger(event)
+
+        tctx.master.addons.trigger = trigger  # type: ignore[method-assign]
+        cycle(tctx, a, first)
+        cycle(tctx, a, second)
+        assert first.comment == "no-retry: explained"  # the late verdict is still written
+        assert "update" not in dispatched
+
+
+def test_log_records_nobody_prints_are_not_made(
+    ctx_addon: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As under `mitmdump -q`: termlog passes errors only, add_log consumers do not count.
+    tctx, a, _ = ctx_addon
+    root = logging.getLogger()
+    quiet = logging.Handler(logging.ERROR)
+    monkeypatch.setattr(root, "handlers", [quiet])
+    made: list[logging.LogRecord] = []
+    monkeypatch.setattr(quiet, "handle", lambda record: made.append(record) or True)
+    f = flow_401()
+    cycle(tctx, a, f)
+    assert f.comment  # annotated all the same
+    assert made == []
+    quiet.setLevel(logging.INFO)
+    cycle(tctx, a, flow_401())
+    assert [r.levelno for r in made] == [logging.WARNING]

@@ -90,6 +90,8 @@ LENIENT = [
         {grammar.DUPLICATE_PARAM},
     ),
     ("Basic, realm=x", [("Basic", {"realm": "x"}, None)], {grammar.COMMA_AFTER_SCHEME}),
+    ('Basic\trealm="x"', [("Basic", {"realm": "x"}, None)], {grammar.TAB_AFTER_SCHEME}),
+    ("Negotiate \tYIIB", [("Negotiate", {}, "YIIB")], {grammar.TAB_AFTER_SCHEME}),
     # A single-quoted word is a valid token, quotes included; reported, not rewritten.
     ("Basic realm='single'", [("Basic", {"realm": "'single'"}, None)], {grammar.SINGLE_QUOTED}),
     (

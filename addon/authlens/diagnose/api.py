@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authlens.findings import Severity
 from authlens.model import Exchange
+
+if TYPE_CHECKING:
+    from authlens.pairing import Deferred
 
 MARKER_ERROR = ":no_entry:"
 MARKER_WARNING = ":warning:"
@@ -69,6 +72,11 @@ class Analyzer:
         cookies) as a browser baseline; returns updated verdicts of refusals it explains.
         Cheap: no decoding."""
         return self._engine.note(exchange)
+
+    def note_deferred(self, deferred: Deferred) -> list[Verdict]:
+        """:meth:`note` for a baseline built only when a refusal needs it (see
+        :class:`authlens.pairing.Deferred`)."""
+        return self._engine.note_deferred(deferred)
 
     def expire(self, now: float) -> list[Verdict]:
         return self._engine.expire(now)

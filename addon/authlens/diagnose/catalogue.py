@@ -24,7 +24,7 @@ from authlens.findings import Severity
 SINCE = "0.1.0"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Diagnosis:
     """One catalogue entry. Equal IDs are equal entries; constants are the only instances."""
 
@@ -37,6 +37,14 @@ class Diagnosis:
     references: tuple[str, ...] = ()
     known_problems: str = ""
     since: str = SINCE
+
+    # By ID: the engine keys dicts and sets by diagnosis on every judged exchange, and the
+    # generated hash would walk every text field each time.
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, Diagnosis) and other.id == self.id)
+
+    def __hash__(self) -> int:
+        return hash(self.id)
 
     def slots(self) -> frozenset[str]:
         """Names of the template slots ``headline``, ``explanation`` and ``fix`` use."""

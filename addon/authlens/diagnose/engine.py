@@ -60,7 +60,7 @@ from authlens.diagnose.rules.redirect import login_location
 from authlens.findings import Severity
 from authlens.handshake import Tracker
 from authlens.model import Exchange
-from authlens.pairing import Pairing, PairingIndex, is_browser, is_refused
+from authlens.pairing import Deferred, Pairing, PairingIndex, is_browser, is_refused, resolve
 from authlens.refusal import UNKNOWN as REFUSAL_UNKNOWN
 from authlens.refusal import RefusedBy, identify
 
@@ -133,7 +133,7 @@ class Engine:
         )
         # Refused non-browser exchanges with no baseline yet, for a late comparison.
         self._awaiting: OrderedDict[str, Context] = OrderedDict()
-        self._cookie_history: deque[Exchange] = deque(maxlen=MAX_COOKIE_HISTORY)
+        self._cookie_history: deque[Exchange | Deferred] = deque(maxlen=MAX_COOKIE_HISTORY)
 
     # -- the contract -------------------------------------------------------------------
 
@@ -167,6 +167,20 @@ class Engine:
             return self._note(exchange)
         except Exception as exc:
             return [_failure(exchange, exc)]
+
+    def note_deferred(self, deferred: Deferred) -> list[Verdict]:
+        """:meth:`note` for a baseline built only if a refusal at its endpoint needs it
+        (the live addon's path: most accepted traffic is never compared)."""
+        try:
+            if deferred.sets_cookie:
+                self._cookie_history.append(deferred)
+            late: list[Verdict] = []
+            for pairing in self._pairing.add_deferred(deferred):
+                late += self._late_comparison(pairing)
+            return late
+        except Exception as exc:
+            exchange = deferred.exchange()
+            return [_failure(exchange, exc)] if exchange is not None else []
 
     def _note(self, exchange: Exchange) -> list[Verdict]:
         if not _may_be_baseline(exchange):
@@ -235,14 +249,14 @@ class Engine:
         late: list[Verdict] = []
         for pairing in pairings:
             if pairing.refused.id == exchange.id:
-                comparison = compare(pairing.baseline, exchange, history=self._cookie_history)
+                comparison = compare(pairing.baseline, exchange, history=resolve(self._cookie_history))
                 context = dataclasses.replace(context, comparison=comparison)
             else:
                 late += self._late_comparison(pairing)
         if context.comparison is None and is_refused(exchange) and not is_browser(exchange):
             self._awaiting[exchange.id] = context
             self._awaiting.move_to_end(exchange.id)
-            while len(self._awaiting) > MAX_AWAITING:
+            while len(self._awaiting) > min(MAX_AWAITING, max(1, self.config.max_tracked)):
                 self._awaiting.popitem(last=False)
         return context, late
 
@@ -254,7 +268,9 @@ class Engine:
             return []  # evicted, or never judged here
         try:
             stored = self._stored.get(exchange_id, waiting)
-            comparison = compare(pairing.baseline, stored.exchange, history=self._cookie_history)
+            comparison = compare(
+                pairing.baseline, stored.exchange, history=resolve(self._cookie_history)
+            )
             context = dataclasses.replace(
                 stored,
                 view=self._tracker.view(exchange_id) or stored.view,

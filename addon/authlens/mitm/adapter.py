@@ -26,6 +26,7 @@ import logging
 import re
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from authlens.model import (
     Request,
     Response,
 )
+from authlens.pairing import Deferred, EndpointKey, endpoint_key
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +75,38 @@ _RESPONSE_AUTH_FIELDS = frozenset(
         b"proxy-authentication-info",
     }
 )
+_SET_COOKIE = frozenset({b"set-cookie"})
+_CONTENT_ENCODING = frozenset({b"content-encoding"})
 # How mitmproxy reports an auth refusal it could not turn into a response (upstream CONNECT).
 _AUTH_ERROR = re.compile(r"\b40[17]\b")
 
 
 def _has_field(fields: Sequence[tuple[bytes, bytes]], names: frozenset[bytes]) -> bool:
-    return any(name.lower() in names for name, _ in fields)
+    for name, _ in fields:  # noqa: SIM110 - a plain loop: this runs on every flow
+        if name.lower() in names:
+            return True
+    return False
+
+
+def may_be_baseline(flow: http.HTTPFlow) -> bool:
+    """The cheap gate before a flow is offered as a browser baseline: accepted (2xx/3xx,
+    not a tunnel), with a cookie or a browser-like User-Agent. One pass over raw fields."""
+    response = flow.response
+    if response is None or not 200 <= response.status_code < 400:
+        return False
+    request = flow.request
+    if request.data.method == b"CONNECT":
+        return False
+    user_agent_seen = False
+    for name, value in request.headers.fields:
+        lowered = name.lower()
+        if lowered == b"cookie":
+            return True
+        if lowered == b"user-agent" and not user_agent_seen:
+            user_agent_seen = True  # the first one counts, as Headers.get would read it
+            if value.startswith(b"Mozilla/"):
+                return True
+    return False
 
 
 def is_candidate(flow: http.HTTPFlow) -> bool:
@@ -193,6 +221,69 @@ def exchange_from_flow(
     )
 
 
+def defer_baseline(flow: http.HTTPFlow, source: str = SOURCE_LIVE) -> Deferred:
+    """A possible browser baseline, built into an exchange only if a refusal at its
+    endpoint needs it: the endpoint key and a few probes now, everything else later.
+
+    The flow itself is kept when its bodies are small (the common case: no copy at all);
+    otherwise a shallow snapshot with the bodies cut to ``MAX_BODY_PREFIX``, so a deferred
+    baseline never keeps a large body alive. A kept flow that another addon changes later
+    is read as changed: harmless for a baseline.
+    """
+    request = flow.request
+    response = flow.response
+    data = request.data
+    raw = (data.method, data.scheme, data.host, data.port, data.path)
+    key = _ENDPOINT_KEYS.get(raw)
+    if key is None:
+        if len(_ENDPOINT_KEYS) >= _MAX_ENDPOINT_KEYS:
+            _ENDPOINT_KEYS.clear()  # crude but bounded; live traffic soon refills it
+        key = endpoint_key(request.method, request.scheme, request.host, request.port, request.path)
+        _ENDPOINT_KEYS[raw] = key
+    held = flow if _small(request) and _small(response) else _snapshot(flow)
+    sets_cookie = response is not None and _has_field(response.headers.fields, _SET_COOKIE)
+    return Deferred(key, partial(exchange_from_flow, held, source), sets_cookie=sets_cookie)
+
+
+# Raw request target -> endpoint key: browsers ask for the same URLs over and over.
+_ENDPOINT_KEYS: dict[tuple[bytes, bytes, str, int, bytes], EndpointKey] = {}
+_MAX_ENDPOINT_KEYS = 4096
+
+
+def _small(message: http.Message | None) -> bool:
+    raw = None if message is None else message.raw_content
+    return raw is None or len(raw) <= MAX_BODY_PREFIX
+
+
+def _snapshot(flow: http.HTTPFlow) -> http.HTTPFlow:
+    """A shallow copy of ``flow`` whose messages hold body prefixes only. A prefix that
+    cannot be decoded on its own (compressed) is dropped: unknown, not garbage."""
+    copy = _shallow(flow)
+    copy.__dict__["_backup"] = None
+    copy.metadata = dict(flow.metadata)
+    copy.request = _message_prefix(flow.request)
+    if flow.response is not None:
+        copy.response = _message_prefix(flow.response)
+    return copy
+
+
+def _message_prefix[M: http.Message](message: M) -> M:
+    copy = _shallow(message)
+    data = copy.data = _shallow(message.data)
+    data.headers = _shallow(message.data.headers)
+    raw = data.content
+    if raw is not None and len(raw) > MAX_BODY_PREFIX:
+        data.content = None if "content-encoding" in data.headers else raw[:MAX_BODY_PREFIX]
+    return copy
+
+
+def _shallow[T](obj: T) -> T:
+    # copy.copy goes through __reduce_ex__ and costs three times as much.
+    new: T = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    return new
+
+
 def generated_by_proxy(flow: http.HTTPFlow, *, made_by_proxy: bool | None = None) -> bool:
     """Did mitmproxy (or an addon in it) make ``flow.response`` rather than a server?
 
@@ -269,6 +360,8 @@ def _body_prefix(message: http.Message) -> bytes | None:
     raw = message.raw_content
     if raw is None:
         return None  # streamed without storing: unknown, not empty
+    if not _has_field(message.headers.fields, _CONTENT_ENCODING):
+        return bytes(raw[:MAX_BODY_PREFIX])  # nothing to decode (the usual case)
     try:
         content = message.get_content(strict=False)
     except Exception:  # e.g. a decoder bug on hostile input: the raw bytes still tell a lot

@@ -41,8 +41,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mitmproxy import contentviews, ctx, exceptions, flowfilter, http
+from mitmproxy.addonmanager import traverse
 from mitmproxy.hooks import UpdateHook
 from mitmproxy.io import FlowReader, FlowWriter
+from mitmproxy.log import LegacyLogEvents
 
 from authlens.diagnose.api import (
     MARKER_ERROR,
@@ -113,6 +115,9 @@ class Annotation:
     marker: str
     metadata: dict[str, Any]
     severity: Severity | None
+    # The metadata's JSON text, when known: tells a changed verdict from a repeated one
+    # without serialising twice.
+    text: str | None = None
 
 
 @dataclass(slots=True)
@@ -143,6 +148,10 @@ class AuthLens:
         self._offline_now: float | None = None
         self._saw_live = False
         self._expire_task: asyncio.Task[None] | None = None
+        # Whether any loaded addon listens to `update` (mitmweb's and the console's view
+        # do; mitmdump has none), and when that was last looked up.
+        self._update_listeners = True
+        self._listeners_checked = -1e9
 
     # --- options -----------------------------------------------------------------------------
 
@@ -397,17 +406,18 @@ class AuthLens:
     def _note_baseline(self, flow: http.HTTPFlow) -> None:
         """Offer an accepted browser request that is not judged (it often carries only
         cookies) as a baseline for the browser-versus-script comparison. Cheap: a few
-        header probes on the raw flow before anything is built."""
-        response = flow.response
-        if response is None or not 200 <= response.status_code < 400 or self.analyzer is None:
-            return
-        headers = flow.request.headers
-        if "cookie" not in headers and not headers.get("user-agent", "").startswith("Mozilla/"):
+        header probes on the raw flow, and the exchange is built only if a refusal at the
+        same endpoint ever needs it (:func:`adapter.defer_baseline`)."""
+        if self.analyzer is None or not adapter.may_be_baseline(flow):
             return
         if self._filter is not None and not self._filter(flow):
             return
         source = adapter.SOURCE_LIVE if flow.live else adapter.SOURCE_FLOWFILE
-        self._note(adapter.exchange_from_flow(flow, source))
+        note_deferred = getattr(self.analyzer, "note_deferred", None)
+        if note_deferred is None:  # test fakes may not have it
+            self._note(adapter.exchange_from_flow(flow, source))
+            return
+        self._apply(note_deferred(adapter.defer_baseline(flow, source)), current=None)
 
     def _note(self, exchange: Exchange) -> None:
         note = getattr(self.analyzer, "note", None)  # test fakes may not have it
@@ -436,16 +446,32 @@ class AuthLens:
                 continue
             if flow is not None and flow is not current:
                 updated.append(flow)
-        if updated:
+        if updated and self._wants_updates():
             # Tell mitmweb (and any other addon) that earlier flows changed.
             ctx.master.addons.trigger(UpdateHook(updated))
+
+    def _wants_updates(self) -> bool:
+        """Whether an addon other than this one handles `update`. Dispatching a hook walks
+        every addon, which on mitmdump (nobody listening) cost more than the verdict
+        itself. Looked up again every few seconds: scripts can come and go."""
+        now = time.monotonic()
+        if now - self._listeners_checked > _LISTENER_RECHECK_SECONDS:
+            self._listeners_checked = now
+            self._update_listeners = any(
+                addon is not self
+                and type(addon).__name__ != "Proxyserver"  # its update() is about modes
+                and callable(getattr(addon, UpdateHook.name, None))
+                for addon in traverse(ctx.master.addons.chain)  # type: ignore[no-untyped-call]
+            )
+        return self._update_listeners
 
     def _apply_one(self, verdict: Verdict, current: http.HTTPFlow | None) -> http.HTTPFlow | None:
         entry = self._tracked.get(verdict.exchange_id)
         if entry is None:
             return None  # never judged here, or forgotten (LRU): nothing to write on
         annotation = make_annotation(verdict, redact=self._redact)
-        digest = hash(json.dumps([annotation.block, annotation.marker, annotation.metadata]))
+        text = annotation.text or json.dumps(annotation.metadata, sort_keys=True)
+        digest = hash((annotation.block, annotation.marker, text))
         if digest == entry.digest:
             return None
         entry.digest = digest
@@ -483,14 +509,15 @@ def make_annotation(verdict: Verdict, *, redact: bool = True) -> Annotation:
     """
     # clean: undecodable header bytes (lone surrogates) become visible escapes, or the
     # flow could not be saved (tnetstring encodes strings as UTF-8).
-    metadata = json.loads(jsonout.dumps(verdict.metadata, redact=redact, indent=None, clean=True))
+    text = jsonout.dumps(verdict.metadata, redact=redact, indent=None, clean=True)
+    metadata = json.loads(text)
     if not isinstance(metadata, dict):
         raise TypeError("verdict metadata is not a JSON object")
     # The comment is saved in flow files too: no lone surrogates (undecodable header bytes).
     block = jsonout.clean_text(str.__str__(verdict.comment).strip("\n"))
     metadata[COMMENT_KEY] = block
     marker = jsonout.clean_text(str.__str__(verdict.marker))
-    return Annotation(block, marker, metadata, verdict.severity)
+    return Annotation(block, marker, metadata, verdict.severity, text)
 
 
 def write_annotation(flow: http.HTTPFlow, annotation: Annotation) -> bool:
@@ -580,14 +607,38 @@ def _label(flow: http.HTTPFlow) -> str:
     return f"{status} {request.method} {request.scheme}://{request.host}:{request.port}{path}"
 
 
+_LISTENER_RECHECK_SECONDS = 5.0
+
+
 def _log_verdict(label: str, annotation: Annotation) -> None:
     level = logging.WARNING if annotation.severity == Severity.ERROR else logging.INFO
-    if not logger.isEnabledFor(level):  # mitmdump -q: skip the formatting too
+    if not _someone_prints(level):  # mitmdump -q: not even the record is made
         return
     lines = [line for line in annotation.block.splitlines() if line.strip()]
     if not lines:
         return
     logger.log(level, "authlens: %s: %s", label, " | ".join(lines))
+
+
+def _someone_prints(level: int) -> bool:
+    """Whether a handler would emit a record of ``level`` from this module's logger.
+
+    mitmproxy's root logger passes everything and leaves filtering to its handlers
+    (termlog by ``termlog_verbosity``, mitmweb's event log); a record every handler
+    drops still costs a dispatch of the deprecated ``add_log`` hook to every addon,
+    which is not counted as a reader here.
+    """
+    if not logger.isEnabledFor(level):
+        return False
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if level >= handler.level and not isinstance(handler, LegacyLogEvents):
+                return True
+        if not current.propagate:
+            break
+        current = current.parent
+    return False
 
 
 def _internal_error(hook: str) -> None:

@@ -20,6 +20,7 @@ from authlens.analysis import Judged, Recorded
 from authlens.diagnose.api import MARKER_ERROR, MARKER_INFO, MARKER_WARNING
 from authlens.mitm import adapter
 from authlens.model import Exchange
+from authlens.pairing import Deferred
 from authlens.report.summary import worst_severity_of
 
 if TYPE_CHECKING:
@@ -83,17 +84,13 @@ def iter_session(
             ordinal += 1
 
 
-def baseline_of(flow: http.HTTPFlow) -> Exchange | None:
+def baseline_of(flow: http.HTTPFlow) -> Deferred | None:
     """An accepted request the addon would offer as a browser baseline although it skips
-    judging it (2xx/3xx, carrying cookies or a browser User-Agent), else None. Keep in
-    step with ``AuthLens._note_baseline``."""
-    response = flow.response
-    if response is None or not 200 <= response.status_code < 400:
+    judging it (2xx/3xx, carrying cookies or a browser User-Agent), else None; built into
+    an exchange only if a refusal needs it. The same gate as ``AuthLens._note_baseline``."""
+    if not adapter.may_be_baseline(flow):
         return None
-    headers = flow.request.headers
-    if "cookie" not in headers and not headers.get("user-agent", "").startswith("Mozilla/"):
-        return None
-    return adapter.exchange_from_flow(flow, adapter.SOURCE_FLOWFILE)
+    return adapter.defer_baseline(flow, adapter.SOURCE_FLOWFILE)
 
 
 def exchange_of(flow: http.HTTPFlow, *, force: bool = False) -> Exchange | None:

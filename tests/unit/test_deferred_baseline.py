@@ -1,0 +1,196 @@
+"""Deferred browser baselines: accepted traffic is recorded for the price of a few probes
+and built into an exchange only when a refusal at the same endpoint needs it, with the
+same comparison as if it had been built at once."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+from mitmproxy import http
+from mitmproxy.test import taddons, tflow, tutils
+
+from authlens.mitm import adapter
+from authlens.mitm.addon import AuthLens
+from authlens.model import MAX_BODY_PREFIX
+from authlens.pairing import Deferred, PairingIndex, endpoint, endpoint_key
+
+CHROME = (
+    (
+        "User-Agent",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36",
+    ),
+    ("sec-ch-ua", '"Google Chrome";v="131", "Chromium";v="131", "Not_A Brand";v="24"'),
+    ("sec-ch-ua-mobile", "?0"),
+    ("sec-ch-ua-platform", '"Linux"'),
+    ("Accept", "application/json"),
+    ("Sec-Fetch-Site", "same-origin"),
+    ("Sec-Fetch-Mode", "cors"),
+    ("Sec-Fetch-Dest", "empty"),
+)
+SCRIPT = (("User-Agent", "python-requests/2.32.3"), ("Accept", "*/*"))
+SESSION = ("Cookie", "sessionid=q7Zr2LmN8xPw4KcT9vBd")
+
+
+def make_flow(
+    headers: tuple[tuple[str, str], ...],
+    status: int,
+    t: float,
+    path: bytes = b"/api/orders/123",
+    body: bytes = b"",
+    response_headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> http.HTTPFlow:
+    request = tutils.treq(
+        host="127.0.0.1",
+        port=8080,
+        path=path,
+        headers=http.Headers(
+            [(k.encode(), v.encode()) for k, v in (("Host", "127.0.0.1:8080"), *headers)]
+        ),
+        content=body,
+        timestamp_start=t,
+        timestamp_end=t + 0.01,
+    )
+    response = tutils.tresp(
+        status_code=status,
+        headers=http.Headers(list(response_headers)),
+        content=b"",
+        timestamp_start=t + 0.02,
+        timestamp_end=t + 0.03,
+    )
+    return tflow.tflow(req=request, resp=response)
+
+
+@pytest.fixture
+def addon() -> Iterator[AuthLens]:
+    lens = AuthLens()
+    with taddons.context(lens) as tctx:
+        tctx.configure(lens)
+        yield lens
+
+
+def _ids(flow: http.HTTPFlow) -> list[str]:
+    metadata: Any = flow.metadata.get("authlens") or {}
+    return [d["id"] for d in metadata.get("diagnoses", [])]
+
+
+def test_ordinary_browser_traffic_builds_no_exchange(addon: AuthLens) -> None:
+    with mock.patch.object(adapter, "exchange_from_flow", wraps=adapter.exchange_from_flow) as spy:
+        for i in range(200):
+            addon.response(
+                make_flow(
+                    (*CHROME, SESSION), 200, 1_700_000_000.0 + i, path=f"/page/{i % 7}".encode()
+                )
+            )
+        assert spy.call_count == 0
+
+
+@pytest.mark.parametrize("order", ["baseline-first", "refusal-first"])
+def test_deferred_baseline_explains_a_later_or_earlier_refusal(addon: AuthLens, order: str) -> None:
+    browser = make_flow((*CHROME, SESSION), 200, 1_700_000_000.0)
+    script = make_flow(SCRIPT, 403, 1_700_000_001.0, path=b"/api/orders/456")
+    noise = [
+        make_flow((*CHROME, SESSION), 200, 1_700_000_000.5, path=f"/other/{i}".encode())
+        for i in range(50)
+    ]
+    first, second = (browser, script) if order == "baseline-first" else (script, browser)
+    with mock.patch.object(adapter, "exchange_from_flow", wraps=adapter.exchange_from_flow) as spy:
+        addon.response(first)
+        for flow in noise:
+            addon.response(flow)
+        addon.response(second)
+        # The refusal and its one baseline; none of the unrelated browser requests.
+        assert spy.call_count == 2
+    assert "missing-session-cookie" in _ids(script)
+    assert "session cookie" in (script.comment or "") or "missing-session-cookie" in (
+        script.comment or ""
+    )
+
+
+def test_deferred_equals_eager_exchange() -> None:
+    flow = make_flow((*CHROME, SESSION), 200, 1_700_000_000.0, body=b"a=1&csrf=x")
+    deferred = adapter.defer_baseline(flow, adapter.SOURCE_LIVE)
+    built = deferred.exchange()
+    assert built == adapter.exchange_from_flow(flow, adapter.SOURCE_LIVE)
+    assert deferred.key == endpoint(built).key
+    assert deferred.exchange() is built  # built once
+
+
+def test_large_bodies_are_not_kept_alive() -> None:
+    big = b"x" * (MAX_BODY_PREFIX * 4)
+    flow = make_flow((*CHROME, SESSION), 200, 1_700_000_000.0, body=big)
+    flow.response = tutils.tresp(
+        status_code=200, headers=http.Headers([(b"content-encoding", b"gzip")])
+    )
+    # Large and compressed: a cut prefix would not decode.
+    flow.response.raw_content = gzip.compress(os.urandom(MAX_BODY_PREFIX * 2))
+    deferred = adapter.defer_baseline(flow, adapter.SOURCE_LIVE)
+    # What the deferred holds: a snapshot, not the flow, with short bodies only.
+    held = deferred._build.args[0]  # type: ignore[union-attr]
+    assert held is not flow
+    assert len(held.request.raw_content) == MAX_BODY_PREFIX
+    assert held.response.raw_content is None  # a cut gzip stream would be garbage
+    built = deferred.exchange()
+    assert built is not None
+    assert built.request.body == big[:MAX_BODY_PREFIX]
+    assert built.request.headers == adapter.exchange_from_flow(flow).request.headers
+    # The original flow is untouched.
+    assert flow.request.raw_content == big
+
+
+def test_snapshot_is_independent_of_later_header_changes() -> None:
+    flow = make_flow((*CHROME, SESSION), 200, 1_700_000_000.0, body=b"y" * (MAX_BODY_PREFIX + 1))
+    deferred = adapter.defer_baseline(flow, adapter.SOURCE_LIVE)
+    flow.request.headers["cookie"] = "changed"
+    built = deferred.exchange()
+    assert built is not None and built.request.headers.get("cookie") == SESSION[1]
+
+
+@pytest.mark.parametrize(
+    ("method", "scheme", "host", "port", "path"),
+    [
+        ("get", "HTTPS", "Example.COM", 443, "/api/users/42?x=1#f"),
+        ("POST", "http", "localhost", 8080, "/a/b;jsessionid=ABC/c"),
+        ("GET", "http", "LOCALHOST", 80, ""),
+        ("GET", "https", "api.example.com", 8443, "/v1/items/3f2504e0-4f89-11d3-9a0c-0305e82c3301"),
+    ],
+)
+def test_endpoint_key_matches_endpoint_of_built_exchange(
+    method: str, scheme: str, host: str, port: int, path: str
+) -> None:
+    request = tutils.treq(
+        method=method.encode(),
+        scheme=scheme.encode(),
+        host=host,
+        port=port,
+        path=path.encode(),
+        authority=b"",
+    )
+    flow = tflow.tflow(req=request, resp=True)
+    exchange = adapter.exchange_from_flow(flow)
+    assert endpoint_key(method, scheme, host, port, path) == endpoint(exchange).key
+
+
+def test_a_deferred_that_fails_to_build_is_no_baseline() -> None:
+    def boom() -> Any:
+        raise ValueError("hostile")
+
+    index = PairingIndex()
+    deferred = Deferred(("GET", "http://loopback:8080", "/api/orders/{int}"), boom)
+    assert index.add_deferred(deferred) == []
+    refused = adapter.exchange_from_flow(make_flow(SCRIPT, 403, 1_700_000_001.0))
+    assert index.observe(refused) == []  # built, failed, left out: no pairing, no raise
+    assert deferred.exchange() is None
+
+
+def test_index_stays_bounded_with_deferred_entries() -> None:
+    index = PairingIndex(max_endpoints=8, per_endpoint=2)
+    for i in range(1000):
+        flow = make_flow((*CHROME, SESSION), 200, 1_700_000_000.0 + i, path=f"/p{i}/x".encode())
+        index.add_deferred(adapter.defer_baseline(flow))
+    assert len(index) <= 16
