@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -32,7 +33,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _safe_streams() -> None:
+    """Never a UnicodeEncodeError on output: outputs are cleaned where they are made (JSON
+    spells undecodable bytes as ``\\xff``, terminal text escapes non-printable characters),
+    and as a last resort a character the stream's encoding cannot take (a lone surrogate,
+    or "✖" on an ASCII-only terminal) is written as a backslash escape instead of
+    failing the whole command."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):  # detached or closed: leave it
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _safe_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.script:

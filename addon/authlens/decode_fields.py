@@ -49,9 +49,17 @@ def read_values(values: Iterable[str], *, proxy: bool) -> ReadFields:
 
 
 def split_stdin(text: str) -> list[str]:
-    """Lines of standard input, with obsolete folding joined and a status line dropped."""
+    """Field lines of standard input: obsolete folding joined, a status line and blank
+    lines dropped.
+
+    Lines end at LF (or CRLF) only, as HTTP field lines do. ``str.splitlines`` also ends
+    them at VT, FF, FS, GS, RS, NEL, U+2028 and U+2029, characters a hostile value may
+    hold: that cut a credential in two, and its second half, read as a bare value, was
+    decoded as a challenge, whose parameters are shown unredacted (a Digest ``response``
+    in the clear)."""
     lines: list[str] = []
-    for raw in text.splitlines():
+    for raw in text.split("\n"):
+        raw = raw.removesuffix("\r")
         if raw[:1] in (" ", "\t") and lines:
             lines[-1] += " " + raw.strip()
         elif raw.upper().startswith("HTTP/") or not raw.strip():

@@ -877,3 +877,62 @@ any_field_value: st.SearchStrategy[str | bytes] = st.one_of(
 )
 
 Builder = Callable[..., Any]
+
+
+# --- hostile values aimed at the outputs (exporters, reports, the CLI) -------------------------
+# Additive: flow_specs() above is unchanged; output_flow_specs() wraps it.
+
+XSS_MARK = "authlensXSS"  # appears in the outputs only escaped, never as live markup
+INJECTIONS: tuple[bytes, ...] = (
+    b'"><script>' + XSS_MARK.encode() + b"</script>",
+    b"</script><script>" + XSS_MARK.encode() + b"()</script>",
+    b"<img src=x onerror=" + XSS_MARK.encode() + b">",
+    b"'><svg onload=" + XSS_MARK.encode() + b">",
+    b"</textarea></style><!--" + XSS_MARK.encode(),
+    b"\x1b[2J\x1b]0;" + XSS_MARK.encode() + b"\x07",  # terminal escapes
+    b"\r\n" + XSS_MARK.encode() + b": injected",
+    b"\xed\xa0\x80" + XSS_MARK.encode() + b"\xff\xfe",  # a surrogate in UTF-8 form, bad bytes
+    b"\xe2\x80\xae" + XSS_MARK.encode() + b"\xe2\x80\x8b\xef\xbb\xbf",  # bidi, zero-width, BOM
+)
+injection = st.sampled_from(INJECTIONS)
+
+
+@st.composite
+def output_flow_specs(draw: st.DrawFn, *, heavy: bool = False) -> FlowSpec:
+    """A :func:`flow_specs` flow with markup, terminal escapes and undecodable bytes in
+    the places outputs quote: realm, scheme parameters, path, reason, User-Agent, Server,
+    Location, header names and a comment-worthy error."""
+    spec = draw(flow_specs(heavy=heavy))
+    bad = draw(injection)
+    where = draw(st.sets(st.sampled_from(["realm", "path", "ua", "server", "reason",
+                                          "header", "location", "bearer"]), max_size=4))  # fmt: skip
+    if "path" in where and spec.method != b"CONNECT":
+        spec.path = b"/" + bad.replace(b"\r\n", b"") + b"?access_token=x&q=" + bad[:8]
+    if "ua" in where:
+        spec.request_headers = [*spec.request_headers, (b"User-Agent", bad)]
+    if "header" in where:
+        spec.request_headers = [*spec.request_headers, (b"X-" + bad[:6].strip(), bad)]
+    if "bearer" in where:
+        spec.request_headers = [*spec.request_headers, (b"Authorization", b"Bearer " + bad)]
+    if spec.status is not None:
+        field_name = b"Proxy-Authenticate" if spec.status == 407 else b"WWW-Authenticate"
+        if "realm" in where:
+            spec.response_headers = [
+                *spec.response_headers,
+                (field_name, b'Basic realm="' + bad.replace(b'"', b'\\"') + b'"'),
+                (field_name, b"Digest realm=" + bad + b', nonce="' + bad + b'"'),
+            ]
+        if "server" in where:
+            spec.response_headers = [*spec.response_headers, (b"Server", bad)]
+        if "reason" in where:
+            spec.reason = bad.replace(b"\r\n", b" ")
+        if "location" in where:
+            spec.response_headers = [*spec.response_headers, (b"Location", b"/login?next=" + bad)]
+    elif spec.error is not None and "reason" in where:
+        spec.error = bad.decode("utf-8", "surrogateescape")
+    return spec
+
+
+def output_sessions(max_flows: int = 5, heavy: bool = False) -> st.SearchStrategy[list[FlowSpec]]:
+    """A few :func:`output_flow_specs` flows in order (see :func:`sessions`)."""
+    return st.lists(output_flow_specs(heavy=heavy), min_size=1, max_size=max_flows)

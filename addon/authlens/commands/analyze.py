@@ -209,15 +209,21 @@ def summarize(results: Iterable[Judged]) -> dict[str, Any]:
 
 
 def write_json(out: TextIO, results: ResultStore) -> None:
-    """``{"flows": [...], "summary": {...}}``, streamed flow by flow (DESIGN.md §4)."""
+    """``{"flows": [...], "summary": {...}}``, streamed flow by flow (DESIGN.md §4).
+
+    ``clean``: undecodable header bytes (lone surrogates, as mitmproxy hands them over)
+    are written as visible escapes inside the JSON strings (``\\xff``), the form flow
+    metadata stores them in, so the output is always valid UTF-8 (a surrogate would make
+    writing it fail)."""
     builder = SummaryBuilder()
     out.write('{\n  "flows": [')
     for i, judged in enumerate(results):
         flow = judged.flow()
         builder.add(flow)
-        text = textwrap.indent(jsonout.dumps(flow, indent=2), "    ")
+        text = textwrap.indent(jsonout.dumps(flow, indent=2, clean=True), "    ")
         out.write(("\n" if i == 0 else ",\n") + text)
-    summary = textwrap.indent(jsonout.dumps(builder.result(), indent=2), "  ").lstrip()
+    summary = jsonout.dumps(builder.result(), indent=2, clean=True)
+    summary = textwrap.indent(summary, "  ").lstrip()
     out.write(f'\n  ],\n  "summary": {summary}\n}}\n')
 
 

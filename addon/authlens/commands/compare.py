@@ -22,7 +22,9 @@ from authlens.diagnose.api import Analyzer, Verdict
 from authlens.model import Exchange
 from authlens.refusal import identify
 from authlens.report import jsonout
+from authlens.report.har import redact_url
 from authlens.report.summary import SummaryBuilder, severity_rank
+from authlens.report.terminal import printable
 
 _DIAGNOSIS_KEYS = (
     "id",
@@ -63,7 +65,8 @@ def run_compare(args: argparse.Namespace) -> int:
         builder = SummaryBuilder()
         for flow in flows:
             builder.add(flow)
-        print(jsonout.dumps({"flows": flows, "summary": builder.result()}))
+        # clean: undecodable bytes as visible escapes (\xff), always valid UTF-8.
+        print(jsonout.dumps({"flows": flows, "summary": builder.result()}, clean=True))
     else:
         sys.stdout.write(render(automated, comparisons, args.browser_file, args.automated_file))
     return EXIT_OK
@@ -125,7 +128,8 @@ def merged_flows(
         flow: dict[str, Any] = {
             "id": exchange.id,
             "method": exchange.request.method,
-            "url": exchange.request.url,
+            # As analyze shows it: secret-named query values (?access_token=) fingerprinted.
+            "url": redact_url(exchange.request.url),
             "status": exchange.status,
         }
         flow.update((k, v) for k, v in metadata.items() if k not in flow)
@@ -155,28 +159,32 @@ def render(
     """The human output: per refusal, the one-sentence headline, then the details."""
     if not comparisons:
         return (
-            f"No refused script request in {automated_file} has a matching accepted browser "
-            f"request in {browser_file}.\n"
+            f"No refused script request in {printable(automated_file, 300)} has a matching "
+            f"accepted browser request in {printable(browser_file, 300)}.\n"
         )
+    # Everything from the traffic goes through printable() (control characters escaped: a
+    # header must not drive the terminal) and URLs through redact_url (?access_token=).
     out: list[str] = []
     for exchange in automated:
         comparison = comparisons.get(exchange.id)
         if comparison is None:
             continue
         request = exchange.request
-        out.append(f"{exchange.status} {request.method} {request.url}")
-        out.append(f"  {comparison.headline}")
-        out.append(f"  compared with the browser's request {comparison.baseline}")
+        url = printable(redact_url(request.url), 300)
+        out.append(f"{exchange.status} {printable(request.method, 20)} {url}")
+        out.append(f"  {printable(comparison.headline, 1000)}")
+        out.append(f"  compared with the browser's request {printable(comparison.baseline)}")
         if comparison.differences:
             out.append("  differences (most likely cause first; * decisive):")
         for d in comparison.differences:
             mark = "*" if d.decisive else "-"
-            browser = d.browser if d.browser is not None else "(absent)"
-            script = d.automated if d.automated is not None else "(absent)"
-            out.append(f"    {mark} {d.label}: browser {browser}, script {script}")
+            browser = printable(d.browser) if d.browser is not None else "(absent)"
+            script = printable(d.automated) if d.automated is not None else "(absent)"
+            out.append(f"    {mark} {printable(d.label)}: browser {browser}, script {script}")
         for implied in comparison.diagnoses_json():
-            out.append(f"  {implied['id']} ({implied['severity']}): {implied['headline']}")
+            headline = printable(implied["headline"], 1000)
+            out.append(f"  {implied['id']} ({implied['severity']}): {headline}")
         for note in comparison.notes:
-            out.append(f"  note: {note}")
+            out.append(f"  note: {printable(note, 1000)}")
         out.append("")
     return "\n".join(out)

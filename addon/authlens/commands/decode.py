@@ -37,7 +37,7 @@ def run_decode(args: argparse.Namespace) -> int:
     values: list[str] = []
     for value in args.values:
         if value == "-":
-            values.extend(split_stdin(_read_stdin()))
+            values.extend(stdin_lines(_read_stdin()))
         else:
             values.append(value)
     read = read_values(values, proxy=args.proxy)
@@ -61,7 +61,8 @@ def run_decode(args: argparse.Namespace) -> int:
     ]
     redact = not args.no_redact
     if args.json:
-        print(jsonout.dumps(decode_json(challenges, credentials), redact=redact))
+        # clean: undecodable bytes as visible escapes (\xff), always valid UTF-8.
+        print(jsonout.dumps(decode_json(challenges, credentials), redact=redact, clean=True))
     else:
         style = terminal.Style.for_stream(sys.stdout)
         terminal.write(terminal.render_decode(challenges, credentials, [], style, redact=redact))
@@ -87,6 +88,9 @@ def decode_json(challenges: list[Challenge], credentials: list[Credentials]) -> 
 
 def _located(findings: list[Finding], field: str, scheme: str) -> list[dict[str, Any]]:
     return [{**f.to_json(), "field": field, "scheme": scheme} for f in findings]
+
+
+stdin_lines = split_stdin  # one reader of field lines for every command
 
 
 def _read_stdin() -> str:

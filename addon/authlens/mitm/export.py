@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
+from urllib.parse import urlsplit
 
 from mitmproxy import command, ctx, exceptions, flow, http, types
 from mitmproxy.addons.savehar import SaveHar
@@ -84,7 +85,70 @@ def har_entries(flows: Iterable[http.HTTPFlow], *, redact: bool = True) -> Itera
         for f, entry in zip(chunk, annotated["log"]["entries"], strict=True):
             if "comment" not in entry and f.comment:
                 entry["comment"] = jsonout.clean_text(f.comment)
-            yield entry
+            request = entry.get("request")
+            if isinstance(request, dict) and isinstance(request.get("url"), str):
+                request["url"] = _ascii_url(request["url"])
+            yield _clean(entry)
+
+
+def _clean(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings (and keys) written as a visible
+    escape (``\\xff`` for an undecodable byte, see :func:`jsonout.clean_text`).
+
+    mitmproxy hands undecodable header bytes over as surrogates and its HAR writer keeps
+    them as JSON ``\\udcff`` escapes, which its own HAR reader (and so ``authlens
+    analyze``) then refuses: the whole entry is skipped. HAR text cannot hold raw bytes
+    anyway, so the annotated HAR spells them out and every entry reads back."""
+    if isinstance(value, str):
+        return jsonout.clean_text(value)
+    if isinstance(value, dict):
+        return {jsonout.clean_text(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _ascii_host(url: str) -> str:
+    """``url`` with an internationalised host name in its ASCII (IDNA) form (mitmproxy
+    turns ``xn--`` hosts into Unicode when it reads a flow)."""
+    if url.isascii():
+        return url
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return url
+    userinfo, at, hostport = netloc.rpartition("@")
+    host, colon, port = hostport.rpartition(":") if hostport.count(":") == 1 else (hostport, "", "")
+    if not host or host.isascii():
+        return url
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:  # not a valid IDN (a label too long, a forbidden character)
+        return url
+    return url.replace(netloc, f"{userinfo}{at}{ascii_host}{colon}{port}", 1)
+
+
+def _ascii_url(url: str) -> str:
+    """``url`` as ASCII, as browsers write HAR URLs: an IDN host in its IDNA form, any
+    other non-ASCII character percent-encoded as UTF-8, and an undecodable byte (a
+    surrogate-escaped one, as mitmproxy hands it over) as the byte it was (``%FF``).
+
+    mitmproxy's HAR writer keeps such characters as they are, and its HAR reader then
+    refuses the entry (it encodes host and path as ASCII)."""
+    if url.isascii():
+        return url
+    url = _ascii_host(url)
+    if url.isascii():
+        return url
+    return "".join(ch if ch.isascii() else _percent(ch) for ch in url)
+
+
+def _percent(ch: str) -> str:
+    try:
+        data = ch.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        data = ch.encode("utf-8", "surrogatepass")
+    return "".join(f"%{b:02X}" for b in data)
 
 
 def write_har(out: TextIO, flows: Iterable[http.HTTPFlow], *, redact: bool = True) -> int:
@@ -205,6 +269,7 @@ class AuthLensExport:
 
     def __init__(self) -> None:
         self.flows: list[http.HTTPFlow] = []
+        self._dumping = False  # the option, read once per change: hooks run on every flow
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -218,11 +283,13 @@ class AuthLensExport:
         )
 
     def configure(self, updated: set[str]) -> None:
-        if HAR_DUMP_OPTION in updated and not ctx.options.authlens_har_dump:
-            self.flows = []
+        if HAR_DUMP_OPTION in updated:
+            self._dumping = bool(ctx.options.authlens_har_dump)
+            if not self._dumping:
+                self.flows = []
 
     def _keep(self, f: http.HTTPFlow) -> None:
-        if ctx.options.authlens_har_dump and f.websocket is None:
+        if self._dumping and f.websocket is None:
             self.flows.append(f)
 
     def response(self, f: http.HTTPFlow) -> None:
@@ -238,7 +305,7 @@ class AuthLensExport:
             self._keep(f)
 
     def websocket_end(self, f: http.HTTPFlow) -> None:
-        if ctx.options.authlens_har_dump:
+        if self._dumping:
             self.flows.append(f)
 
     def done(self) -> None:

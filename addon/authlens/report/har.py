@@ -49,6 +49,10 @@ _SECRET_HEADERS = frozenset(
     }
 )
 _URL_HEADERS = frozenset({"location", "content-location", "referer", "origin"})
+# The server's Digest proof (RFC 7616 §3.5): as dictionary-attackable as the client's
+# response, so fingerprinted like it; nextnonce, qop, cnonce and nc stay readable.
+_AUTH_INFO_HEADERS = frozenset({"authentication-info", "proxy-authentication-info"})
+_RSPAUTH = re.compile(r'(\brspauth[ \t]*=[ \t]*)("(?:[^"\\]|\\.)*"?|[^,\s]*)', re.IGNORECASE)
 # A credential-only header value: a single word that is a scheme name is kept as is.
 _SCHEME_ONLY = frozenset(
     {"basic", "bearer", "digest", "negotiate", "ntlm", "kerberos", "hoba", "mutual"}
@@ -181,7 +185,17 @@ def redact_header(name: str, value: str) -> str:
         return _fp(value)
     if lname in _URL_HEADERS:
         return redact_url(value)
+    if lname in _AUTH_INFO_HEADERS:
+        return _RSPAUTH.sub(_redact_rspauth, value)
     return value
+
+
+def _redact_rspauth(m: re.Match[str]) -> str:
+    value = m.group(2)
+    quoted = value.startswith('"')
+    inner = value[1:-1] if quoted and len(value) > 1 and value.endswith('"') else value.lstrip('"')
+    shown = _fp(inner)
+    return m.group(1) + (f'"{shown}"' if quoted else shown)
 
 
 def _redact_credentials(value: str) -> str:

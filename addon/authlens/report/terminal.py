@@ -161,5 +161,6 @@ def _findings(findings: Iterable[Finding], style: Style, indent: str) -> list[st
     return out
 
 
-def write(text: str, stream: TextIO = sys.stdout) -> None:
-    stream.write(text)
+def write(text: str, stream: TextIO | None = None) -> None:
+    # sys.stdout looked up at call time (not bound at import), so redirection works.
+    (stream if stream is not None else sys.stdout).write(text)

@@ -14,8 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
+from urllib.parse import unquote_plus
 
 from authlens.findings import Finding, info
+from authlens.secret import Secret, fingerprint
 
 # Nothing an authentication field legitimately carries comes near this once decoded;
 # larger values are reported, not decoded.
@@ -247,3 +249,60 @@ def decode_ext_value(value: str) -> tuple[str | None, str | None]:
     if codec == "iso-8859-1":
         return bytes(raw).decode("latin-1"), problem or "it uses ISO-8859-1, not UTF-8"
     return None, f"its charset {shown(charset)} is not UTF-8"
+
+
+# --- URIs that may carry tokens ---------------------------------------------------------
+
+
+def redact_query(uri: str) -> str:
+    """``uri`` (a URL or a request target such as a Digest ``uri``) with the value of every
+    secret-named query parameter (``access_token``, ``sig``, ``api_key``, ... as
+    :func:`authlens.report.har.is_secret_name` decides, the rule every export follows)
+    replaced by its keyed fingerprint; names, other values, path and order are kept.
+
+    A query string is where tokens travel, and authlens quotes request targets in
+    explanations and summaries. Values are fingerprinted after percent-decoding, so they
+    match the fingerprints the HAR export shows for the same parameters, and equal values
+    stay recognisably equal. Parameters of a fragment (implicit-flow tokens) are treated
+    alike.
+    """
+    if "?" not in uri and "#" not in uri:
+        return uri
+    rest, hash_, fragment = uri.partition("#")
+    rest, qmark, query = rest.partition("?")
+    if qmark:
+        query = _fingerprint_values(query)
+    if hash_:
+        fragment = _fingerprint_values(fragment)
+    return rest + qmark + query + hash_ + fragment
+
+
+def _fingerprint_values(text: str) -> str:
+    from authlens.report.har import is_secret_name  # the one list of secret names
+
+    out = []
+    for pair in text.split("&"):
+        name, eq, value = pair.partition("=")
+        if eq and value and is_secret_name(unquote_plus(name)):
+            pair = f"{name}={fingerprint(unquote_plus(value))}"
+        out.append(pair)
+    return "&".join(out)
+
+
+class RedactedText(Secret):
+    """Text with secret parts inside, such as a URI with a token in its query: it shows as
+    its redacted form (``redact_query``), not as one opaque fingerprint, so the readable
+    parts stay readable; :meth:`reveal` gives the raw text for ``--no-redact`` output.
+    Like :class:`Secret`, copying or pickling keeps only the redacted form."""
+
+    def __new__(cls, raw: str, shown: str) -> RedactedText:
+        self = str.__new__(cls, shown)
+        self._raw = raw
+        return self
+
+
+def uri_value(uri: str) -> str:
+    """A URI for a decoded summary: as is, or :class:`RedactedText` when its query (or
+    fragment) holds secret-named values."""
+    redacted = redact_query(uri)
+    return uri if redacted == uri else RedactedText(uri, redacted)

@@ -25,8 +25,10 @@ from authlens.schemes import AuthInput, Decoded, Scheme, register
 from authlens.schemes._common import (
     decode_ext_value,
     is_true_false,
+    redact_query,
     shown,
     unknown_params,
+    uri_value,
     who,
 )
 from authlens.schemes._sha512_256 import sha512_256 as _sha512_256_fallback
@@ -587,7 +589,8 @@ def decode_credentials(item: AuthInput) -> Decoded:
         "userhash": username_form == "userhash",
         "realm": p.get("realm"),
         "nonce": p.get("nonce"),
-        "uri": p.get("uri"),
+        # The query string of the request target may carry a token (?access_token=).
+        "uri": uri_value(p["uri"]) if "uri" in p else None,
         "response": Secret(response) if response is not None else None,
         "response_length": len(response) if response is not None else None,
         "algorithm": alg.name if alg else alg_name,
@@ -607,7 +610,7 @@ def decode_credentials(item: AuthInput) -> Decoded:
     )  # fmt: skip
     alg_text = alg.name if alg else shown(alg_name)
     qop_text = f", qop={qop}" if qop else ", no qop"
-    uri = f" for URI {shown(p['uri'])}" if "uri" in p else ""
+    uri = f" for URI {shown(redact_query(p['uri']))}" if "uri" in p else ""
     realm = f" in realm {shown(p['realm'])}" if "realm" in p else ""
     return Decoded(
         summary,

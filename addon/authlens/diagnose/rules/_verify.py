@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from authlens.credentials import Credentials
-from authlens.diagnose.rules import Context, request_target
+from authlens.diagnose.rules import Context, request_target, summary_text
 from authlens.handshake import MSG_NEGOTIATE, ntlm_facts
 from authlens.schemes import digest
+from authlens.schemes._common import redact_query
 from authlens.schemes.negotiate import innermost
 from authlens.secret import Secret
 from authlens.verify import verify_ntlmv2
@@ -115,13 +116,15 @@ def _digest_variants(
     path_only = target.split("?", 1)[0]
     for uri in dict.fromkeys((target, path_only, ctx.request.url)):
         if uri != params.get("uri"):
-            out.append(({"uri": uri}, method, f"the URI '{uri}'"))
+            # Quoted with secret-named query values fingerprinted (?access_token=).
+            out.append(({"uri": uri}, method, f"the URI '{summary_text(redact_query(uri), 120)}'"))
     challenge = ctx.view.digest
     if challenge is not None:
         for name in ("realm", "nonce", "algorithm"):
             value = challenge.params.get(name)
             if value is not None and value != params.get(name):
-                out.append(({name: value}, method, f"the challenge's {name} '{value}'"))
+                shown = summary_text(value, 80)
+                out.append(({name: value}, method, f"the challenge's {name} '{shown}'"))
     for algorithm in ("MD5", "SHA-256"):
         if (params.get("algorithm") or "MD5").upper() != algorithm:
             out.append(({"algorithm": algorithm}, method, f"algorithm {algorithm}"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterator
 
@@ -15,6 +14,7 @@ from authlens.diagnose.catalogue import (
 from authlens.diagnose.rules import Context, Hit, detects, hit
 from authlens.diagnose.rules._verify import CLIENT_ERROR, MATCH, WRONG_PASSWORD, verify
 from authlens.findings import Severity
+from authlens.fingerprint import is_loopback_host
 from authlens.handshake import CONNECTION_SCHEMES, LegKind
 from authlens.schemes import basic
 
@@ -132,12 +132,7 @@ def basic_charset_mismatch(ctx: Context) -> Iterator[Hit]:
 
 
 def _loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(host)  # cached: a failed ip_address() parse is not cheap
 
 
 @detects(CLEARTEXT_CREDENTIALS)

@@ -10,6 +10,7 @@ from authlens.diagnose.rules import Context, Hit, detects, hit, request_target, 
 from authlens.diagnose.rules._verify import CLIENT_ERROR, MATCH, WRONG_PASSWORD, verify
 from authlens.findings import Severity
 from authlens.handshake import Answer, LegKind
+from authlens.schemes._common import redact_query
 
 
 @detects(DIGEST_STALE_NONCE)
@@ -50,6 +51,12 @@ def _nonce(value: str) -> str:
     return summary_text(value, 24)
 
 
+def _quoted(uri: str) -> str:
+    """A uri or request target for an explanation: secret-named query values fingerprinted
+    (``?access_token=``), the rest kept, control characters escaped, cut."""
+    return summary_text(redact_query(uri), 80)
+
+
 def _uri_problem(sent: str, ctx: Context) -> str | None:
     """Why the credentials' ``uri`` does not name this request, or None when it does."""
     target = request_target(ctx.request)
@@ -58,9 +65,7 @@ def _uri_problem(sent: str, ctx: Context) -> str | None:
     try:
         parts = urlsplit(sent)
     except ValueError:  # e.g. "http://[::1/x": no URI at all, so certainly not this one
-        return (
-            f"uri '{summary_text(sent, 80)}' is not the request target '{summary_text(target, 80)}'"
-        )
+        return f"uri '{_quoted(sent)}' is not the request target '{_quoted(target)}'"
     if parts.scheme and parts.netloc:  # absolute form, as some old clients send it
         relative = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if relative == target:
@@ -69,13 +74,13 @@ def _uri_problem(sent: str, ctx: Context) -> str | None:
     else:
         sent_target = sent
     if sent_target == target.split("?", 1)[0] and "?" in target:
-        return f"uri '{summary_text(sent, 80)}' leaves out the query string of the request target '{summary_text(target, 80)}'"
+        return f"uri '{_quoted(sent)}' leaves out the query string of the request target '{_quoted(target)}'"
     if unquote(sent_target) == unquote(target):
         return (
-            f"uri '{summary_text(sent, 80)}' differs from the request target "
-            f"'{summary_text(target, 80)}' only in percent-encoding, which strict servers compare"
+            f"uri '{_quoted(sent)}' differs from the request target "
+            f"'{_quoted(target)}' only in percent-encoding, which strict servers compare"
         )
-    return f"uri '{summary_text(sent, 80)}' is not the request target '{summary_text(target, 80)}'"
+    return f"uri '{_quoted(sent)}' is not the request target '{_quoted(target)}'"
 
 
 @detects(DIGEST_MISMATCH)

@@ -10,6 +10,7 @@ from authlens.credentials import AUTHORIZATION
 from authlens.diagnose.catalogue import CREDENTIALS_DROPPED_ON_REDIRECT, LOGIN_REDIRECT
 from authlens.diagnose.rules import Context, Hit, detects, hit, summary_text
 from authlens.findings import Severity
+from authlens.report.har import redact_url
 
 # Path segments and query keys that mark a sign-in page or an identity provider's
 # authorization endpoint. Matched per segment, so "/blog/logins-explained" does not count.
@@ -99,7 +100,9 @@ def login_redirect(ctx: Context) -> Iterator[Hit]:
     if target is None:
         return
     cookie_names = _cookie_names(ctx)
-    shown = summary_text(target, 100)
+    # Secret-named query values (an OAuth code, a SAML request, a ticket) fingerprinted,
+    # as the HAR export shows the Location header.
+    shown = summary_text(redact_url(target), 100)
     evidence = [f"{response.status_code} Location: {shown}"]
     navigation = (ctx.request.headers.get("Sec-Fetch-Mode") or "").lower() == "navigate"
     severity: Severity | None = None
