@@ -38,6 +38,7 @@ the others, and a failure around them a verdict with only ``internal-error``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from typing import Any
@@ -216,10 +217,10 @@ class Engine:
         if response is not None:
             lines = response.headers.get_all(WWW_AUTHENTICATE)
             if lines:
-                www = parse_challenges(lines, WWW_AUTHENTICATE)
+                www = _challenges(tuple(lines), WWW_AUTHENTICATE)
             lines = response.headers.get_all(PROXY_AUTHENTICATE)
             if lines:
-                proxy = parse_challenges(lines, PROXY_AUTHENTICATE)
+                proxy = _challenges(tuple(lines), PROXY_AUTHENTICATE)
         unknown = _unknown_fields(exchange)
         authorization = _credentials(exchange, AUTHORIZATION, unknown)
         proxy_authorization = _credentials(exchange, PROXY_AUTHORIZATION, unknown)
@@ -249,7 +250,9 @@ class Engine:
         late: list[Verdict] = []
         for pairing in pairings:
             if pairing.refused.id == exchange.id:
-                comparison = compare(pairing.baseline, exchange, history=resolve(self._cookie_history))
+                comparison = compare(
+                    pairing.baseline, exchange, history=resolve(self._cookie_history)
+                )
                 context = dataclasses.replace(context, comparison=comparison)
             else:
                 late += self._late_comparison(pairing)
@@ -357,7 +360,27 @@ def _credentials(exchange: Exchange, name: str, unknown: frozenset[str]) -> Cred
     value = exchange.request.headers.get(name)
     if value is None:
         return None
-    return decode_credentials(value, name)
+    if len(value) > _MAX_CACHED_VALUE:
+        return decode_credentials(value, name)
+    return _cached_credentials(value, name)
+
+
+# Servers repeat their challenges and clients their credentials (a token is sent on every
+# request): decoding is pure, its results are never changed after it, so equal field
+# values share one decoding. Bounded by entries and by the size of what is cached.
+_MAX_CACHED_VALUE = 8192
+_cached_credentials = functools.lru_cache(maxsize=512)(decode_credentials)
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_challenges(lines: tuple[str, ...], field: str) -> tuple[Challenge, ...]:
+    return tuple(parse_challenges(lines, field))
+
+
+def _challenges(lines: tuple[str, ...], field: str) -> list[Challenge]:
+    if sum(len(line) for line in lines) > _MAX_CACHED_VALUE:
+        return parse_challenges(lines, field)
+    return list(_cached_challenges(lines, field))
 
 
 def _merge(diagnosis: Diagnosis, hits: list[Hit]) -> _Judged:

@@ -115,9 +115,6 @@ class Annotation:
     marker: str
     metadata: dict[str, Any]
     severity: Severity | None
-    # The metadata's JSON text, when known: tells a changed verdict from a repeated one
-    # without serialising twice.
-    text: str | None = None
 
 
 @dataclass(slots=True)
@@ -469,12 +466,14 @@ class AuthLens:
         entry = self._tracked.get(verdict.exchange_id)
         if entry is None:
             return None  # never judged here, or forgotten (LRU): nothing to write on
-        annotation = make_annotation(verdict, redact=self._redact)
-        text = annotation.text or json.dumps(annotation.metadata, sort_keys=True)
-        digest = hash((annotation.block, annotation.marker, text))
+        # Re-judged flows mostly come out the same: compare the JSON text before building
+        # the metadata from it.
+        text = _metadata_text(verdict, self._redact)
+        digest = hash((str.__str__(verdict.comment), str.__str__(verdict.marker), text))
         if digest == entry.digest:
             return None
         entry.digest = digest
+        annotation = make_annotation(verdict, redact=self._redact, text=text)
         is_late = current is None or current.id != verdict.exchange_id
         if is_late and getattr(ctx.options, "save_stream_file", None):
             self._late[verdict.exchange_id] = annotation
@@ -500,16 +499,23 @@ class AuthLens:
 # --- pure helpers (tested without a mitmproxy context) -------------------------------------
 
 
-def make_annotation(verdict: Verdict, *, redact: bool = True) -> Annotation:
+def _metadata_text(verdict: Verdict, redact: bool) -> str:
+    # clean: undecodable header bytes (lone surrogates) become visible escapes, or the
+    # flow could not be saved (tnetstring encodes strings as UTF-8).
+    return jsonout.dumps(verdict.metadata, redact=redact, indent=None, clean=True)
+
+
+def make_annotation(
+    verdict: Verdict, *, redact: bool = True, text: str | None = None
+) -> Annotation:
     """The JSON-safe annotation of a verdict.
 
     Metadata goes through the one serializer (:func:`authlens.report.jsonout.dumps`) and
     back, so only plain JSON values reach ``flow.metadata`` (tnetstring can save them) and
     secrets are fingerprints unless ``redact`` is False. The comment is always redacted.
     """
-    # clean: undecodable header bytes (lone surrogates) become visible escapes, or the
-    # flow could not be saved (tnetstring encodes strings as UTF-8).
-    text = jsonout.dumps(verdict.metadata, redact=redact, indent=None, clean=True)
+    if text is None:
+        text = _metadata_text(verdict, redact)
     metadata = json.loads(text)
     if not isinstance(metadata, dict):
         raise TypeError("verdict metadata is not a JSON object")
@@ -517,7 +523,7 @@ def make_annotation(verdict: Verdict, *, redact: bool = True) -> Annotation:
     block = jsonout.clean_text(str.__str__(verdict.comment).strip("\n"))
     metadata[COMMENT_KEY] = block
     marker = jsonout.clean_text(str.__str__(verdict.marker))
-    return Annotation(block, marker, metadata, verdict.severity, text)
+    return Annotation(block, marker, metadata, verdict.severity)
 
 
 def write_annotation(flow: http.HTTPFlow, annotation: Annotation) -> bool:
