@@ -346,10 +346,6 @@ class AddonDriver:
         # Every addon the entry script loads (authlens and its companions), fresh.
         self.addons = [type(a)() for a in entry.addons]
         self.addon = next(a for a in self.addons if isinstance(a, AuthLens))
-        # hooks=False (--mode harness): build and drop the same flows, call no addon: the
-        # cost of the harness itself, to subtract from --mode addon.
-        self.requests = [a.request for a in self.addons if hooks and hasattr(a, "request")]
-        self.responses = [a.response for a in self.addons if hooks and hasattr(a, "response")]
         self.context = taddons.context(*self.addons)
         self.tctx = self.context.__enter__()
         # The test Master's log handler queues a callback per log record on an event loop
@@ -357,6 +353,11 @@ class AddonDriver:
         self.tctx.master._legacy_log_events.uninstall()
         self.tctx.configure(self.addon, authlens_max_tracked=max_tracked,
                             authlens_no_retry_after=int(no_retry_after))  # fmt: skip
+        # The hooks each addon has once configured, as mitmproxy looks them up (some exist
+        # only while needed). hooks=False (--mode harness): build and drop the same flows,
+        # call no addon: the cost of the harness itself, to subtract from --mode addon.
+        self.requests = [h for a in self.addons if hooks and callable(h := getattr(a, "request", None))]
+        self.responses = [h for a in self.addons if hooks and callable(h := getattr(a, "response", None))]
         self.servers = [tflow.tserver_conn() for _ in range(8)]
         self.clients: dict[str, Any] = {}
 

@@ -8,6 +8,7 @@ from unittest import mock
 
 import pytest
 from mitmproxy import exceptions, http
+from mitmproxy.proxy.layers.http import HttpRequestHook as RequestHook
 from mitmproxy.test import taddons, tflow, tutils
 
 from authlens.bisect import ReplayResponse
@@ -95,7 +96,7 @@ def test_bisect_never_runs_by_itself() -> None:
         tctx.configure(lens)
         browser, script = pair()
         for f in (browser, script):
-            addon.request(f)
+            tctx.master.addons.invoke_addon_sync(addon, RequestHook(f))  # as mitmproxy does
             lens.response(f)
         addon.compare_flows([browser, script])  # comparing sends nothing either
         addon.fix(script)
@@ -137,11 +138,12 @@ def test_tls_clienthello_records_ja4_per_connection(tctx_addon: Any) -> None:
     raw = bytes.fromhex("0303" + "00" * 32 + "00" + "0004" + "13011302" + "0100" + "0000")
     client = connection.Client(peername=("127.0.0.1", 5000), sockname=("127.0.0.1", 8080))
     ctx_ = context.Context(client, tctx_addon[0].options)
-    addon.tls_clienthello(tls.ClientHelloData(ctx_, tls.ClientHello(raw)))
-    assert client.id in addon._ja4
     f = tflow.tflow()
     f.client_conn = client
-    addon.request(f)
+    assert addon.request is None  # no hook, no per-flow cost, until a ClientHello is seen
+    addon.tls_clienthello(tls.ClientHelloData(ctx_, tls.ClientHello(raw)))
+    assert client.id in addon._ja4
+    tctx_addon[0].master.addons.invoke_addon_sync(addon, RequestHook(f))
     fingerprint = f.metadata[adapter.TLS_FINGERPRINT_KEY]
     assert fingerprint.startswith("t")
     assert adapter.exchange_from_flow(f).client.tls_fingerprint == fingerprint

@@ -151,9 +151,9 @@ class Engine:
             context, changed = self._context(exchange)
             context, late = self._pair(context)
             verdicts: list[Verdict] = []
-            own = self.judge(context)
-            if own.metadata["diagnoses"]:
-                verdicts.append(own)
+            judged = self._judged(context)
+            if judged:  # nothing to say (an accepted retry, say): no verdict to build
+                verdicts.append(_verdict(context, judged))
             self._store(context)
             verdicts += self._rejudge(changed)
             verdicts += late
@@ -320,6 +320,10 @@ class Engine:
 
     def judge(self, context: Context) -> Verdict:
         """Run every detector on ``context`` and build its verdict."""
+        return _verdict(context, self._judged(context))
+
+    def _judged(self, context: Context) -> list[_Judged]:
+        """Every detector's hits on ``context``, merged, superseded and ranked."""
         hits: dict[Diagnosis, list[Hit]] = {}
         for diagnosis, detector in DETECTORS.items():
             try:
@@ -330,8 +334,7 @@ class Engine:
                     hits.setdefault(diagnosis, []).append(found)
             except Exception as exc:
                 hits.setdefault(INTERNAL_ERROR, []).append(_error_hit(diagnosis, exc))
-        judged = _rank(_supersede([_merge(d, h) for d, h in hits.items()]))
-        return _verdict(context, judged)
+        return _rank(_supersede([_merge(d, h) for d, h in hits.items()]))
 
 
 def _may_be_baseline(exchange: Exchange) -> bool:

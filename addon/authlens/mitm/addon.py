@@ -149,6 +149,9 @@ class AuthLens:
         # do; mitmdump has none), and when that was last looked up.
         self._update_listeners = True
         self._listeners_checked = -1e9
+        # `request` is a hook only while mitmproxy serves live traffic (not `-n`): every
+        # hook an addon has costs a dispatch on every flow.
+        self.request: Callable[[http.HTTPFlow], None] | None = self._request_hook
 
     # --- options -----------------------------------------------------------------------------
 
@@ -211,6 +214,8 @@ class AuthLens:
                     raise OptionsError(f"authlens_filter: {exc}") from exc
             else:
                 self._filter = None
+        if "server" in updated and "server" in opts:
+            self.request = self._request_hook if opts.server else None
         if "authlens_redact" in updated:
             self._redact = bool(opts.authlens_redact)
             auth_view.redact = self._redact
@@ -338,7 +343,7 @@ class AuthLens:
 
     # --- hooks ------------------------------------------------------------------------------
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    def _request_hook(self, flow: http.HTTPFlow) -> None:
         # Runs after mitmproxy's own addons and before the request goes upstream.
         self._guard("request", self._note_origin, flow)
 

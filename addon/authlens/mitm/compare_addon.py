@@ -69,6 +69,9 @@ class AuthLensCompare:
 
     def __init__(self) -> None:
         self._ja4: OrderedDict[str, str] = OrderedDict()
+        # The `request` hook exists only once a ClientHello was fingerprinted: mitmproxy
+        # pays a dispatch for every hook an addon has, on every flow.
+        self.request: Callable[[http.HTTPFlow], None] | None = None
         # flow id -> (the refused exchange, its comparison), for bisect and fix.
         self._compared: OrderedDict[str, tuple[Exchange, Comparison]] = OrderedDict()
         self._max_requests = DEFAULT_BISECT_MAX_REQUESTS
@@ -105,13 +108,14 @@ class AuthLensCompare:
                 return
             conn_id = data.context.client.id
             self._ja4[conn_id] = ja4(hello)
+            self.request = self._attach_fingerprint
             self._ja4.move_to_end(conn_id)
             while len(self._ja4) > MAX_CONNECTIONS:
                 self._ja4.popitem(last=False)
         except Exception:  # a fingerprint is a nicety: never break the handshake
             logger.warning("authlens: internal error reading a ClientHello")
 
-    def request(self, f: http.HTTPFlow) -> None:
+    def _attach_fingerprint(self, f: http.HTTPFlow) -> None:
         fingerprint = self._ja4.get(f.client_conn.id)
         if fingerprint is not None:
             f.metadata[adapter.TLS_FINGERPRINT_KEY] = fingerprint

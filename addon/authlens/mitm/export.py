@@ -262,6 +262,9 @@ def save_report_file(
 # --- the addon -------------------------------------------------------------------------
 
 
+FlowHook = Callable[[http.HTTPFlow], None]
+
+
 class AuthLensExport:
     """mitmproxy addon: ``authlens.save_har``, ``authlens.report`` and
     ``authlens_har_dump``. Must follow :class:`~authlens.mitm.addon.AuthLens` in the
@@ -269,7 +272,12 @@ class AuthLensExport:
 
     def __init__(self) -> None:
         self.flows: list[http.HTTPFlow] = []
-        self._dumping = False  # the option, read once per change: hooks run on every flow
+        # The flow hooks exist only while authlens_har_dump is set: mitmproxy pays a
+        # dispatch for every hook an addon has, on every flow.
+        self.response: FlowHook | None = None
+        self.error: FlowHook | None = None
+        self.http_connect_error: FlowHook | None = None
+        self.websocket_end: FlowHook | None = None
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -284,29 +292,25 @@ class AuthLensExport:
 
     def configure(self, updated: set[str]) -> None:
         if HAR_DUMP_OPTION in updated:
-            self._dumping = bool(ctx.options.authlens_har_dump)
-            if not self._dumping:
+            dumping = bool(ctx.options.authlens_har_dump)
+            self.response = self.error = self._keep if dumping else None
+            self.http_connect_error = self._keep_judged_connect if dumping else None
+            self.websocket_end = self._keep_websocket if dumping else None
+            if not dumping:
                 self.flows = []
 
     def _keep(self, f: http.HTTPFlow) -> None:
-        if self._dumping and f.websocket is None:
+        if f.websocket is None:
             self.flows.append(f)
 
-    def response(self, f: http.HTTPFlow) -> None:
-        self._keep(f)
+    def _keep_websocket(self, f: http.HTTPFlow) -> None:
+        self.flows.append(f)
 
-    def error(self, f: http.HTTPFlow) -> None:
-        self._keep(f)
-
-    def http_connect_error(self, f: http.HTTPFlow) -> None:
+    def _keep_judged_connect(self, f: http.HTTPFlow) -> None:
         # A refused CONNECT (proxyauth's 407) never reaches -w or hardump; keep the ones
         # authlens judged, since they are often the whole story.
         if METADATA_KEY in f.metadata:
             self._keep(f)
-
-    def websocket_end(self, f: http.HTTPFlow) -> None:
-        if self._dumping:
-            self.flows.append(f)
 
     def done(self) -> None:
         path = ctx.options.authlens_har_dump
