@@ -421,12 +421,7 @@ PATTERNS = list(package_patterns()) + list(inline_patterns())
 
 # Patterns of modules other teams own, known to be super-linear, with why they are
 # harmless where they are used. Not run (each costs minutes); remove the entry once fixed.
-KNOWN_SUPERLINEAR = {
-    "authlens.demo:_DIGEST_PARAM": (
-        "findall with (\\w+)= is O(n^2) on a long run of word characters; it parses "
-        "only the requests of the demo's own clients against its built-in server"
-    ),
-}
+KNOWN_SUPERLINEAR: dict[str, str] = {}
 
 # Attack units: runs of a class's characters, then a character that makes the match fail.
 _UNITS = [
