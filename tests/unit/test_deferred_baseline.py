@@ -4,6 +4,7 @@ same comparison as if it had been built at once."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from unittest import mock
 
 import pytest
 from mitmproxy import http
+from mitmproxy.flow import Error
 from mitmproxy.test import taddons, tflow, tutils
 
 from authlens.mitm import adapter
@@ -112,13 +114,26 @@ def test_deferred_baseline_explains_a_later_or_earlier_refusal(addon: AuthLens, 
     )
 
 
-def test_deferred_equals_eager_exchange() -> None:
-    flow = make_flow((*CHROME, SESSION), 200, 1_700_000_000.0, body=b"a=1&csrf=x")
+@pytest.mark.parametrize("variant", ["plain", "error", "metadata", "replayed", "big-body"])
+def test_deferred_equals_eager_exchange(variant: str) -> None:
+    body = b"a=1&csrf=x" if variant != "big-body" else b"y" * (MAX_BODY_PREFIX + 5)
+    flow = make_flow((*CHROME, SESSION), 200, 1_700_000_000.0, body=body)
+    if variant == "error":
+        flow.error = Error("connection closed", 1_700_000_000.5)
+    elif variant == "metadata":
+        flow.metadata[adapter.TLS_FINGERPRINT_KEY] = "t13d1516h2_8daaf6152771_e5627efa2ab1"
+    elif variant == "replayed":
+        flow.is_replay = "request"
     deferred = adapter.defer_baseline(flow, adapter.SOURCE_LIVE)
     built = deferred.exchange()
-    assert built == adapter.exchange_from_flow(flow, adapter.SOURCE_LIVE)
-    assert deferred.key == endpoint(built).key
+    assert built is not None
     assert deferred.exchange() is built  # built once
+    eager = adapter.exchange_from_flow(flow, adapter.SOURCE_LIVE)
+    assert deferred.key == endpoint(eager).key
+    if variant == "big-body":  # the record keeps a prefix: the size it saw is the prefix's
+        assert built.request.body == eager.request.body
+        built = dataclasses.replace(built, request=eager.request)
+    assert built == eager
 
 
 def test_large_bodies_are_not_kept_alive() -> None:
@@ -130,17 +145,34 @@ def test_large_bodies_are_not_kept_alive() -> None:
     # Large and compressed: a cut prefix would not decode.
     flow.response.raw_content = gzip.compress(os.urandom(MAX_BODY_PREFIX * 2))
     deferred = adapter.defer_baseline(flow, adapter.SOURCE_LIVE)
-    # What the deferred holds: a snapshot, not the flow, with short bodies only.
-    held = deferred._build.args[0]  # type: ignore[union-attr]
-    assert held is not flow
-    assert len(held.request.raw_content) == MAX_BODY_PREFIX
-    assert held.response.raw_content is None  # a cut gzip stream would be garbage
+    # What the deferred holds: a flat record, not the flow, with short bodies only.
+    record = deferred._build.args[0]  # type: ignore[union-attr]
+    assert flow not in record and flow.request not in record
+    held = [part for part in _flatten(record) if isinstance(part, bytes) and len(part) > 1000]
+    assert held and all(len(part) <= MAX_BODY_PREFIX for part in held)
     built = deferred.exchange()
     assert built is not None
     assert built.request.body == big[:MAX_BODY_PREFIX]
+    assert built.response is not None and built.response.body is None  # unknown, not garbage
     assert built.request.headers == adapter.exchange_from_flow(flow).request.headers
-    # The original flow is untouched.
-    assert flow.request.raw_content == big
+    assert flow.request.raw_content == big  # the original flow is untouched
+
+
+def _flatten(value: Any) -> Iterator[Any]:
+    if isinstance(value, tuple):
+        for item in value:
+            yield from _flatten(item)
+    else:
+        yield value
+
+
+def test_deferred_record_holds_no_flow_objects() -> None:
+    # Kept for a while, a flow's object graph is promoted through the GC generations:
+    # the record must be flat (immutable tuples of bytes, numbers and the connections).
+    flow = make_flow((*CHROME, SESSION), 200, 1_700_000_000.0, body=b"a=1")
+    record = adapter.defer_baseline(flow)._build.args[0]  # type: ignore[union-attr]
+    kinds = {type(part).__name__ for part in _flatten(record)}
+    assert not kinds & {"HTTPFlow", "Request", "Response", "RequestData", "ResponseData", "Headers"}
 
 
 def test_snapshot_is_independent_of_later_header_changes() -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mitmproxy import exceptions, http
+from mitmproxy.flow import Error
 from mitmproxy.io import FlowReader
 from mitmproxy.io.har import request_to_flow
 
@@ -225,10 +226,11 @@ def defer_baseline(flow: http.HTTPFlow, source: str = SOURCE_LIVE) -> Deferred:
     """A possible browser baseline, built into an exchange only if a refusal at its
     endpoint needs it: the endpoint key and a few probes now, everything else later.
 
-    The flow itself is kept when its bodies are small (the common case: no copy at all);
-    otherwise a shallow snapshot with the bodies cut to ``MAX_BODY_PREFIX``, so a deferred
-    baseline never keeps a large body alive. A kept flow that another addon changes later
-    is read as changed: harmless for a baseline.
+    What is kept is a flat record of the flow's parts (header tuples, body prefixes, the
+    connection objects), not the flow: a flow kept alive for a while is promoted through
+    the garbage collector's generations with its hundreds of objects, which cost more
+    than the rest of this together. Bodies are cut to ``MAX_BODY_PREFIX``; a cut prefix
+    that cannot be decoded on its own (compressed) is dropped: unknown, not garbage.
     """
     request = flow.request
     response = flow.response
@@ -240,48 +242,85 @@ def defer_baseline(flow: http.HTTPFlow, source: str = SOURCE_LIVE) -> Deferred:
             _ENDPOINT_KEYS.clear()  # crude but bounded; live traffic soon refills it
         key = endpoint_key(request.method, request.scheme, request.host, request.port, request.path)
         _ENDPOINT_KEYS[raw] = key
-    held = flow if _small(request) and _small(response) else _snapshot(flow)
     sets_cookie = response is not None and _has_field(response.headers.fields, _SET_COOKIE)
-    return Deferred(key, partial(exchange_from_flow, held, source), sets_cookie=sets_cookie)
+    return Deferred(key, partial(_rebuilt_exchange, _parts(flow), source), sets_cookie=sets_cookie)
 
 
 # Raw request target -> endpoint key: browsers ask for the same URLs over and over.
 _ENDPOINT_KEYS: dict[tuple[bytes, bytes, str, int, bytes], EndpointKey] = {}
 _MAX_ENDPOINT_KEYS = 4096
 
-
-def _small(message: http.Message | None) -> bool:
-    raw = None if message is None else message.raw_content
-    return raw is None or len(raw) <= MAX_BODY_PREFIX
+_Message = tuple[Any, ...]
+_Parts = tuple[Any, ...]
 
 
-def _snapshot(flow: http.HTTPFlow) -> http.HTTPFlow:
-    """A shallow copy of ``flow`` whose messages hold body prefixes only. A prefix that
-    cannot be decoded on its own (compressed) is dropped: unknown, not garbage."""
-    copy = _shallow(flow)
-    copy.__dict__["_backup"] = None
-    copy.metadata = dict(flow.metadata)
-    copy.request = _message_prefix(flow.request)
-    if flow.response is not None:
-        copy.response = _message_prefix(flow.response)
-    return copy
+def _parts(flow: http.HTTPFlow) -> _Parts:
+    request = flow.request.data
+    response = flow.response.data if flow.response is not None else None
+    error = flow.error
+    return (
+        flow.id,
+        flow.live,
+        flow.is_replay,
+        flow.client_conn,
+        flow.server_conn,
+        dict(flow.metadata) if flow.metadata else None,
+        (error.msg, error.timestamp) if error is not None else None,
+        (
+            request.host,
+            request.port,
+            request.method,
+            request.scheme,
+            request.authority,
+            request.path,
+            request.http_version,
+            request.headers.fields,
+            _content_prefix(request.content, request.headers.fields),
+            request.timestamp_start,
+            request.timestamp_end,
+        ),
+        (
+            response.http_version,
+            response.status_code,
+            response.reason,
+            response.headers.fields,
+            _content_prefix(response.content, response.headers.fields),
+            response.timestamp_start,
+            response.timestamp_end,
+        )
+        if response is not None
+        else None,
+    )
 
 
-def _message_prefix[M: http.Message](message: M) -> M:
-    copy = _shallow(message)
-    data = copy.data = _shallow(message.data)
-    data.headers = _shallow(message.data.headers)
-    raw = data.content
-    if raw is not None and len(raw) > MAX_BODY_PREFIX:
-        data.content = None if "content-encoding" in data.headers else raw[:MAX_BODY_PREFIX]
-    return copy
+def _content_prefix(raw: bytes | None, fields: Sequence[tuple[bytes, bytes]]) -> bytes | None:
+    if raw is None or len(raw) <= MAX_BODY_PREFIX:
+        return raw
+    return None if _has_field(fields, _CONTENT_ENCODING) else raw[:MAX_BODY_PREFIX]
 
 
-def _shallow[T](obj: T) -> T:
-    # copy.copy goes through __reduce_ex__ and costs three times as much.
-    new: T = object.__new__(type(obj))
-    new.__dict__.update(obj.__dict__)
-    return new
+def _rebuilt_exchange(parts: _Parts, source: str) -> Exchange:
+    """The exchange of the flow :func:`_parts` recorded (the flow rebuilt, then read as
+    any other by :func:`exchange_from_flow`)."""
+    flow_id, live, is_replay, client, server, metadata, error, request, response = parts
+    flow = http.HTTPFlow(client, server, live=live)
+    flow.id = flow_id
+    flow.is_replay = is_replay
+    if metadata:
+        flow.metadata = metadata
+    host, port, method, scheme, authority, path, version, fields, content, start, end = request
+    flow.request = http.Request(
+        host, port, method, scheme, authority, path, version, http.Headers(fields), content,
+        None, start, end,
+    )  # fmt: skip
+    if response is not None:
+        version, status, reason, fields, content, start, end = response
+        flow.response = http.Response(
+            version, status, reason, http.Headers(fields), content, None, start, end
+        )
+    if error is not None:
+        flow.error = Error(error[0], error[1])
+    return exchange_from_flow(flow, source)
 
 
 def generated_by_proxy(flow: http.HTTPFlow, *, made_by_proxy: bool | None = None) -> bool:
