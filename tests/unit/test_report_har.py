@@ -457,3 +457,40 @@ def test_report_writers_never_import_mitmproxy() -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "addon")}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://app.example/login?return_to=/cb?access_token=NESTEDSECRET1&lang=en",
+        "https://app.example/login?return_to=%2Fcb%3Faccess_token%3DNESTEDSECRET1&lang=en",
+        "https://app.example/sso?next=https%3A%2F%2Fapi.example%2Fx%3Fa%3D1%26sig%3DNESTEDSECRET1&lang=en",
+        # two levels down: the inner value is itself percent-encoded twice
+        "https://app.example/a?r=%2Fb%3Fr%3D%252Fc%253Fapi_key%253DNESTEDSECRET1&lang=en",
+    ],
+)
+def test_secrets_nested_in_innocent_parameters_are_redacted(url: str) -> None:
+    from authlens.schemes._common import redact_query
+
+    for redacted in (redact_url(url), redact_query(url)):
+        assert "NESTEDSECRET1" not in redacted
+        assert "lang=en" in redacted  # the rest stays readable
+    assert redact_url("https://app.example/a?next=/home&page=2") == (
+        "https://app.example/a?next=/home&page=2"  # a harmless nested path is kept
+    )
+
+
+def test_har_redacts_a_token_nested_in_an_innocent_parameter() -> None:
+    flow = tflow.tflow(resp=True)
+    flow.request.path = "/login?return_to=%2Fcb%3Faccess_token%3DNESTEDSECRET2&lang=en"
+    flow.request.method = "POST"
+    flow.request.headers["content-type"] = "application/x-www-form-urlencoded"
+    flow.request.content = b"next=%2Fhome%3Fsig%3DNESTEDSECRET2&user=alice"
+    har = SaveHar().make_har([flow])
+    assert "NESTEDSECRET2" in json.dumps(har)  # the fixture holds the canary
+    out = annotate_har(har, [None])
+    text = json.dumps(out)
+    assert "NESTEDSECRET2" not in text
+    entry = out["log"]["entries"][0]["request"]
+    assert {q["name"]: q["value"] for q in entry["queryString"]}["lang"] == "en"
+    assert {p["name"]: p["value"] for p in entry["postData"]["params"]}["user"] == "alice"

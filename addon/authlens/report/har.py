@@ -118,6 +118,32 @@ def is_secret_name(name: str) -> bool:
     return any(p in norm for p in _SECRET_PARAMS_PART) and not norm.endswith(_DESCRIBES_SECRET)
 
 
+_MAX_NESTING = 3
+
+
+def carries_secret(value: str, depth: int = 0) -> bool:
+    """Whether ``value``, a decoded parameter value, is itself a URL or a query string
+    with a secret-named parameter: ``return_to=/cb?access_token=...`` leaks the token
+    under an innocent name. Bounded nesting, linear in ``value``."""
+    if depth >= _MAX_NESTING or "=" not in value:
+        return False
+    rest, _, fragment = value.partition("#")
+    _, qmark, query = rest.partition("?")
+    for text in (query if qmark else rest, fragment):
+        for pair in text.split("&"):
+            name, eq, inner = pair.partition("=")
+            if eq and (
+                is_secret_name(unquote_plus(name)) or carries_secret(unquote_plus(inner), depth + 1)
+            ):
+                return True
+    return False
+
+
+def _redact_param(name: str, value: str) -> str:
+    """A decoded query or form parameter's value as a redacted export shows it."""
+    return _fp(value) if is_secret_name(name) or carries_secret(value) else value
+
+
 def _fp(value: str) -> str:
     """The fingerprint of a secret; empty values and existing fingerprints stay as they are
     (an empty cookie says something, and redacting twice must change nothing)."""
@@ -165,7 +191,7 @@ def _redact_pairs(text: str) -> str:
     out = []
     for pair in text.split("&"):
         name, eq, val = pair.partition("=")
-        if eq and is_secret_name(unquote_plus(name)):
+        if eq and (is_secret_name(unquote_plus(name)) or carries_secret(unquote_plus(val))):
             pair = f"{name}={_fp(unquote_plus(val))}"
         out.append(pair)
     return "&".join(out)
@@ -294,10 +320,10 @@ def _redact_message(msg: Any, *, is_request: bool) -> None:
     if is_request:
         if isinstance(msg.get("url"), str):
             msg["url"] = redact_url(msg["url"])
-        _pairs(msg.get("queryString"), lambda n, v: _fp(v) if is_secret_name(n) else v)
+        _pairs(msg.get("queryString"), _redact_param)
         post = msg.get("postData")
         if isinstance(post, dict):
-            _pairs(post.get("params"), lambda n, v: _fp(v) if is_secret_name(n) else v)
+            _pairs(post.get("params"), _redact_param)
             if isinstance(post.get("text"), str):
                 post["text"] = _redact_body(post["text"], str(post.get("mimeType") or ""))
     else:

@@ -278,12 +278,16 @@ def redact_query(uri: str) -> str:
 
 
 def _fingerprint_values(text: str) -> str:
-    from authlens.report.har import is_secret_name  # the one list of secret names
+    from authlens.report.har import carries_secret, is_secret_name  # the one rule
 
     out = []
     for pair in text.split("&"):
         name, eq, value = pair.partition("=")
-        if eq and value and is_secret_name(unquote_plus(name)):
+        if (
+            eq
+            and value
+            and (is_secret_name(unquote_plus(name)) or carries_secret(unquote_plus(value)))
+        ):
             pair = f"{name}={fingerprint(unquote_plus(value))}"
         out.append(pair)
     return "&".join(out)
