@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -44,8 +45,38 @@ def read_values(values: Iterable[str], *, proxy: bool) -> ReadFields:
         elif m:  # "Name: value" of another field; a challenge never has ':' after its scheme
             out.ignored.append(m.group(1))
         elif value.strip():
-            out.lines.append(FieldLine(default, value))
+            credentials = PROXY_AUTHORIZATION if proxy else AUTHORIZATION
+            out.lines.append(FieldLine(credentials if is_credentials(value) else default, value))
     return out
+
+
+# Bare values that can only be credentials: read as such, so their secrets are redacted (a
+# challenge's parameters are not secret and are shown as they are).
+_TOKEN68_CREDENTIALS = re.compile(
+    r"[ \t]*(?:Basic|Bearer|DPoP)[ ]+[A-Za-z0-9\-._~+/]+=*[ \t]*", re.IGNORECASE
+)
+_DIGEST_CREDENTIALS = re.compile(
+    r"[ \t]*Digest[ \t]+.{0,8192}?(?<![\w-])(?:response|username|username\*|cnonce)[ \t]*=",
+    re.IGNORECASE | re.DOTALL,
+)
+_NTLM = re.compile(r"[ \t]*(?:NTLM|Negotiate)[ ]+(TlRMTVNTUA[A-Za-z0-9+/]{3})", re.IGNORECASE)
+_AWS4 = re.compile(r"[ \t]*AWS4-HMAC-SHA256[ \t]+Credential=", re.IGNORECASE)
+
+
+def is_credentials(value: str) -> bool:
+    """Whether a bare value (no field name) can only be an Authorization value: Basic or
+    Bearer with a token, Digest with a username or response, an NTLM NEGOTIATE or
+    AUTHENTICATE message (a CHALLENGE message is the server's), AWS SigV4."""
+    if _TOKEN68_CREDENTIALS.fullmatch(value) or _DIGEST_CREDENTIALS.match(value):
+        return True
+    if _AWS4.match(value):
+        return True
+    m = _NTLM.match(value)
+    if m:
+        # "TlRMTVNTUA" is base64 of "NTLMSSP\0"; the next characters carry the type.
+        head = base64.b64decode(m.group(1)[:12] + "==", validate=False)[8:9]
+        return head in (b"\x01", b"\x03")
+    return False
 
 
 def split_stdin(text: str) -> list[str]:

@@ -85,3 +85,46 @@ def test_bad_input_is_a_message_and_status_2_never_a_traceback() -> None:
         assert r.returncode == 2, (args, r.returncode, r.stderr)
         assert "Traceback" not in r.stderr
         assert r.stderr.strip()
+
+
+def test_a_bare_value_that_can_only_be_credentials_is_decoded_and_redacted_as_such() -> None:
+    # Pasted without "Authorization:", a Digest answer used to be read as a challenge,
+    # whose parameters are shown as they are: its response in the clear.
+    response = "6629fae49393a05397450978507c4ef1"
+    r = run("decode", "--json", f'Digest username="alice", realm="r", nonce="n", uri="/", '
+            f'response="{response}"')  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["credentials"]["field"] == "Authorization"
+    assert doc["challenges"] == []
+    assert response not in r.stdout
+
+
+def test_which_bare_values_are_credentials() -> None:
+    import base64
+
+    from authlens.decode_fields import is_credentials
+
+    type1 = base64.b64encode(b"NTLMSSP\0\x01\0\0\0" + b"\0" * 24).decode()
+    type2 = base64.b64encode(b"NTLMSSP\0\x02\0\0\0" + b"\0" * 40).decode()
+    type3 = base64.b64encode(b"NTLMSSP\0\x03\0\0\0" + b"\0" * 60).decode()
+    credentials = [
+        "Basic dXNlcjpwYXNz",
+        "Bearer eyJhbGciOiJub25lIn0.e30.",
+        'Digest username="a", realm="r", nonce="n", uri="/", response="00"',
+        f"NTLM {type1}",
+        f"Negotiate {type3}",
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, "
+        "SignedHeaders=host, Signature=5d67",
+    ]
+    challenges = [
+        'Basic realm="x"',
+        'Bearer realm="api", error="invalid_token"',
+        'Digest realm="r", nonce="n", qop="auth"',
+        f"NTLM {type2}",
+        "NTLM",
+        "Negotiate",
+        'Basic realm="x", Bearer',
+    ]
+    assert [v for v in credentials if not is_credentials(v)] == []
+    assert [v for v in challenges if is_credentials(v)] == []
