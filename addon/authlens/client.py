@@ -13,6 +13,7 @@ Cheap by design: a handful of anchored regular expressions over one header value
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,11 +108,35 @@ class ClientInfo:
 def classify(request: Request) -> ClientInfo:
     """Classify the client that sent ``request``. Total: never raises."""
     headers = request.headers
-    ua = (headers.get("User-Agent") or "")[:_MAX_UA].strip()
+    try:
+        https: bool | None = request.scheme == "https"
+    except ValueError:
+        https = None  # an unparseable URL: it matters only where the scheme is read
+    info = _classify(
+        (headers.get("User-Agent") or "")[:_MAX_UA],
+        (headers.get("sec-ch-ua") or "")[:_MAX_UA],
+        tuple(headers.names()),
+        (headers.get("Accept") or "").startswith(_BROWSER_ACCEPT),
+        https,
+    )
+    if info is None:  # the scheme decides and the URL cannot be parsed: raise as before
+        _ = request.scheme
+        raise AssertionError("unreachable: reading the scheme raised above")
+    return info
+
+
+# A run's refusals come from a few clients: the answer is a pure function of the values
+# read here (the header names for Sec-Fetch-*), so it is cached on exactly those; bounded.
+@functools.lru_cache(maxsize=256)
+def _classify(
+    ua: str, hints_value: str, names: tuple[str, ...], browser_accept: bool, https: bool | None
+) -> ClientInfo | None:
+    """:func:`classify` from the inputs it reads; None when the scheme decides and the URL
+    could not be parsed (``https`` None)."""
+    ua = ua.strip()
     evidence: list[str] = []
-    hints = _client_hints(headers.get("sec-ch-ua"))
-    fetch_meta = [name for name in headers.names() if name.lower().startswith("sec-fetch-")]
-    accept = headers.get("Accept") or ""
+    hints = _client_hints(hints_value)
+    fetch_meta = [name for name in names if name.lower().startswith("sec-fetch-")]
 
     for pattern, name in _AUTOMATED:
         m = pattern.search(ua)
@@ -127,21 +152,24 @@ def classify(request: Request) -> ClientInfo:
         evidence.append(f"sec-ch-ua client hints: {', '.join(hints)}")
     if fetch_meta:
         evidence.append("fetch metadata headers: " + ", ".join(sorted(fetch_meta)))
-    if accept.startswith(_BROWSER_ACCEPT):
+    if browser_accept:
         evidence.append("a browser's navigation Accept header")
 
     if browser is not None:
         name, version = browser
         evidence.insert(0, f"User-Agent names {name} {version}: {_shown(ua)}")
-        if not hints and not fetch_meta and request.scheme == "https":
-            evidence.append(
-                "no Sec-Fetch-* or client-hint headers, which current browsers send over "
-                "https: possibly a script using a browser's User-Agent"
-            )
+        if not hints and not fetch_meta:
+            if https is None:
+                return None
+            if https:
+                evidence.append(
+                    "no Sec-Fetch-* or client-hint headers, which current browsers send over "
+                    "https: possibly a script using a browser's User-Agent"
+                )
         return ClientInfo(BROWSER, f"{name} {version}", tuple(evidence))
     if hints or fetch_meta:
         # Client hints or fetch metadata with an unknown User-Agent: a browser in all but name.
-        name = _brand_name(headers.get("sec-ch-ua")) or "browser"
+        name = _brand_name(hints_value) or "browser"
         return ClientInfo(BROWSER, name, tuple(evidence))
     if not ua:
         evidence.append("no User-Agent header")

@@ -258,12 +258,59 @@ def profile_request(request: Request, tls_fingerprint: str | None = None) -> Cli
     last = _last_profiled
     if last is not None and last[0] is request and last[1] == tls_fingerprint:
         return last[2]
-    profile = profile_client(request.headers, tls_fingerprint, url=request.url)
+    headers = request.headers
+    profile = _profile_cached(
+        tuple(headers.names()),
+        (headers.get("User-Agent") or "")[:_MAX_UA],  # _profile reads no further
+        (headers.get("sec-ch-ua") or "")[:_MAX_UA],
+        headers.get("Accept-Language"),
+        headers.get("Accept-Encoding"),
+        tls_fingerprint,
+        _request_secure(request),
+    )
     _last_profiled = (request, tls_fingerprint, profile)
     return profile
 
 
 _last_profiled: tuple[Request, str | None, ClientProfile] | None = None
+
+# The header values :func:`_profile` reads (lower-cased names); of the others, only the
+# names and their order matter.
+_PROFILE_VALUES = ("user-agent", "sec-ch-ua", "accept-language", "accept-encoding")
+
+
+# A run's requests come from a few clients: the profile is a pure function of the header
+# names, the values in _PROFILE_VALUES, the TLS fingerprint and whether the URL is a
+# secure context, so it is cached on exactly those; bounded.
+@functools.lru_cache(maxsize=256)
+def _profile_cached(
+    names: tuple[str, ...],
+    ua: str,
+    hints: str,
+    language: str | None,
+    encoding: str | None,
+    tls: str | None,
+    secure: bool | None,
+) -> ClientProfile:
+    # Headers that answer every question _profile asks as the request's own would: each
+    # name in place, and the first value of each read field (the one ``get`` returns).
+    values = dict(zip(_PROFILE_VALUES, (ua, hints, language, encoding), strict=True))
+    fields = tuple((name, values.get(name.lower()) or "") for name in names)
+    try:
+        return _profile(Headers(fields), tls, secure)
+    except Exception as exc:  # pragma: no cover - a regex bug must not escape
+        return _failed(exc)
+
+
+def _request_secure(request: Request) -> bool | None:
+    """:func:`_secure_context` of the request's URL, from the parts it keeps split."""
+    if not request.url:
+        return None
+    try:
+        scheme, host = request.scheme, request.host
+    except ValueError:
+        return None
+    return True if scheme == "https" else is_loopback_host(host)
 
 
 def profile_client(
@@ -274,14 +321,17 @@ def profile_client(
 ) -> ClientProfile:
     """Classify in depth; see :class:`ClientProfile`. Total: never raises."""
     try:
-        return _profile(_as_headers(headers), tls_fingerprint, url)
+        return _profile(_as_headers(headers), tls_fingerprint, _secure_context(url))
     except Exception as exc:  # pragma: no cover - a regex bug must not escape
-        return ClientProfile(UNKNOWN, "", (f"classification failed ({type(exc).__name__})",))
+        return _failed(exc)
 
 
-def _profile(headers: Headers, tls: str | None, url: str | None) -> ClientProfile:
+def _failed(exc: Exception) -> ClientProfile:
+    return ClientProfile(UNKNOWN, "", (f"classification failed ({type(exc).__name__})",))
+
+
+def _profile(headers: Headers, tls: str | None, secure: bool | None) -> ClientProfile:
     ua = (headers.get("User-Agent") or "")[:_MAX_UA].strip()
-    secure = _secure_context(url)
     tls_evidence = _tls_evidence(tls)
     names = [n.lower() for n in headers.names()]
     library = _library_shape(names)

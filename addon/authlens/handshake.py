@@ -50,12 +50,13 @@ of dictionary operations.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
 from authlens.challenge import Challenge
@@ -66,6 +67,8 @@ from authlens.schemes.negotiate import find_ntlm
 from authlens.secret import fingerprint
 
 LOCKOUT_THRESHOLD = 3
+_AUTHORIZATION_KEY = AUTHORIZATION.lower()  # as in ``unknown_fields``
+_PROXY_AUTHORIZATION_KEY = PROXY_AUTHORIZATION.lower()
 _MAX_PENDING_PER_TARGET = 32
 _MAX_STREAK_IDS = 8
 _MAX_NONCES_PER_TARGET = 16
@@ -204,6 +207,11 @@ def client_key(exchange: Exchange) -> str:
     peer = exchange.client.peer
     if not peer:
         return ""
+    return _peer_host(peer)
+
+
+@functools.lru_cache(maxsize=1024)  # a connection's exchanges share their peer
+def _peer_host(peer: str) -> str:
     if peer.startswith("["):
         return peer[1 : peer.find("]")] if "]" in peer else peer
     host, sep, port = peer.rpartition(":")
@@ -356,6 +364,32 @@ def origin_of(url: str) -> str:
     return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
+# Credentials and challenges recur as the very same objects (the engine caches their
+# decoding), and what the tracker reads from them (NTLM facts, message kind, identity label
+# with its keyed fingerprint) cost more than the rest of an observation: it is remembered
+# per object. An entry holds its object, so the id cannot be reused while it lives; bounded.
+_MAX_REMEMBERED = 512
+_remembered_values: dict[tuple[int, object], tuple[object, object]] = {}
+
+
+def _remembered[O, T](obj: O, compute: Callable[[O], T]) -> T:
+    """``compute(obj)``, a pure function of the immutable ``obj``, remembered per object."""
+    key = (id(obj), compute)
+    hit = _remembered_values.get(key)
+    if hit is not None and hit[0] is obj:
+        return cast(T, hit[1])
+    value = compute(obj)
+    if len(_remembered_values) >= _MAX_REMEMBERED:
+        del _remembered_values[next(iter(_remembered_values))]  # the oldest
+    _remembered_values[key] = (obj, value)
+    return value
+
+
+def _server_challenge(challenge: Challenge) -> str | None:
+    facts = ntlm_facts(challenge.scheme, challenge.decoded)
+    return facts.server_challenge if facts is not None else None
+
+
 # -- the tracker ------------------------------------------------------------------------------
 
 
@@ -494,43 +528,48 @@ class Tracker:
         """Record ``exchange``; ``unknown_fields`` are lower-cased auth fields whose value
         the capture hides (a sanitized HAR): such a leg is neither a challenge nor a
         refusal of credentials, since either may be true."""
+        exchange_id = exchange.id
         client = client_key(exchange)
         field_name = concerned_field(exchange)
         credentials = proxy_authorization if field_name == PROXY_AUTHORIZATION else authorization
         challenges = proxy if field_name == PROXY_AUTHORIZATION else www
         kind = classify(exchange, field_name, credentials, challenges)
-        if field_name is not None and field_name.lower() in unknown_fields:
+        if unknown_fields and field_name is not None and field_name.lower() in unknown_fields:
             kind = LegKind.OTHER
         since = exchange.timestamp_end or exchange.timestamp_start
         leg = _Leg(kind, field_name, since)
-        self._legs.put(exchange.id, leg)
+        self._legs.put(exchange_id, leg)
         changed: list[str] = []
 
-        # 1. Answers: credentials in a field answer every waiting leg for that target.
-        for name, creds in (
-            (AUTHORIZATION, authorization),
-            (PROXY_AUTHORIZATION, proxy_authorization),
-        ):
-            hidden = name.lower() in unknown_fields  # blanked or dropped: maybe sent
-            if creds is not None or hidden:
-                answer_kind = kind if name == field_name else LegKind.OTHER
-                target = self._target(exchange, name)
-                changed += self._answer(client, target, name, exchange, answer_kind)
+        # 1. Answers: credentials in a field answer every waiting leg for that target. A
+        # field in unknown_fields was blanked or dropped: maybe sent, so it answers too.
+        if authorization is not None or _AUTHORIZATION_KEY in unknown_fields:
+            answer_kind = kind if field_name == AUTHORIZATION else LegKind.OTHER
+            target = self._target(exchange, AUTHORIZATION)
+            changed += self._answer(client, target, AUTHORIZATION, exchange, answer_kind)
+        if proxy_authorization is not None or _PROXY_AUTHORIZATION_KEY in unknown_fields:
+            answer_kind = kind if field_name == PROXY_AUTHORIZATION else LegKind.OTHER
+            target = self._target(exchange, PROXY_AUTHORIZATION)
+            changed += self._answer(client, target, PROXY_AUTHORIZATION, exchange, answer_kind)
 
         # 2. The redirect this request may be the end of.
         leg.redirect = self._arrived(client, exchange)
 
-        # 3. What the credentials are measured against: the Digest challenge they answer.
-        if credentials is not None and credentials.scheme.lower() == "digest":
-            leg.digest = self._digest_answered(client, exchange, field_name, credentials)
+        if credentials is not None:
+            scheme = credentials.scheme.lower()
+            # 3. What the credentials are measured against: the Digest challenge they answer.
+            if scheme == "digest":
+                leg.digest = self._digest_answered(client, exchange, field_name, credentials)
 
-        # 4. Connection-oriented conversations.
-        if credentials is not None and credentials.scheme.lower() in CONNECTION_SCHEMES:
-            leg.conversation = self._converse(client, exchange, field_name, credentials, challenges)
+            # 4. Connection-oriented conversations.
+            if scheme in CONNECTION_SCHEMES:
+                leg.conversation = self._converse(
+                    client, exchange, field_name, credentials, challenges
+                )
 
-        # 5. Identities and lockout streaks.
-        if credentials is not None and kind in (LegKind.REFUSED, LegKind.ACCEPTED):
-            changed += self._identity(client, exchange, field_name, credentials, leg)
+            # 5. Identities and lockout streaks.
+            if kind is LegKind.REFUSED or kind is LegKind.ACCEPTED:
+                changed += self._identity(client, exchange, field_name, credentials, leg)
 
         # 6. This leg now waits for an answer, if it is a challenge.
         if kind in (LegKind.CHALLENGE, LegKind.STALE) and field_name is not None:
@@ -540,11 +579,11 @@ class Tracker:
             if waiting is None:
                 waiting = []
                 self._pending.put(key, waiting)
-            if exchange.id not in waiting:
-                waiting.append(exchange.id)
+            if exchange_id not in waiting:
+                waiting.append(exchange_id)
                 del waiting[:-_MAX_PENDING_PER_TARGET]
             if since is not None:
-                self._schedule(since, exchange.id)
+                self._schedule(since, exchange_id)
 
         # 7. Remember what this response teaches for later requests.
         self._remember_digest(client, exchange, www, AUTHORIZATION)
@@ -553,8 +592,10 @@ class Tracker:
 
         # 8. Time passes: legs older than the no-retry window, by this exchange's clock.
         if exchange.timestamp_start is not None:
-            changed += self.expire(exchange.timestamp_start, exclude=exchange.id)
-        return Observation(leg.view(), tuple(dict.fromkeys(i for i in changed if i != exchange.id)))
+            changed += self.expire(exchange.timestamp_start, exclude=exchange_id)
+        if not changed:
+            return Observation(leg.view())
+        return Observation(leg.view(), tuple(dict.fromkeys(i for i in changed if i != exchange_id)))
 
     def redirect_hop(self, exchange: Exchange) -> None:
         """An exchange not otherwise relevant: carry a pending redirect over its own redirect."""
@@ -642,6 +683,8 @@ class Tracker:
         return changed
 
     def _arrived(self, client: str, exchange: Exchange) -> RedirectRef | None:
+        if not self._redirects:  # the usual case: spare normalising the URL
+            return None
         return self._redirects.pop((client, normalize_url(exchange.request.url)), None)
 
     def _remember_redirect(
@@ -720,13 +763,13 @@ class Tracker:
         credentials: Credentials,
         challenges: list[Challenge],
     ) -> tuple[ConnLeg, ...]:
-        message = message_kind(credentials)
+        message = _remembered(credentials, message_kind)
         response = exchange.response
         server_challenge = None
         for challenge in challenges:
-            facts = ntlm_facts(challenge.scheme, challenge.decoded)
-            if facts is not None and facts.server_challenge:
-                server_challenge = facts.server_challenge
+            found = _remembered(challenge, _server_challenge)
+            if found:
+                server_challenge = found
                 break
         this = ConnLeg(
             exchange.id,
@@ -761,7 +804,7 @@ class Tracker:
         credentials: Credentials,
         leg: _Leg,
     ) -> list[str]:
-        label = identity_of(credentials)
+        label = _remembered(credentials, identity_of)
         leg.identity = label
         if label is None:
             return []

@@ -98,13 +98,13 @@ class Request:
     def _split(self) -> tuple[str, str, int | None, str]:
         parts = self._parts
         if parts is None:
-            split = urlsplit(self.url)
-            scheme = split.scheme.lower()
-            try:
-                port = split.port or {"http": 80, "https": 443}.get(scheme)
-            except ValueError:
-                port = None
-            parts = (scheme, (split.hostname or "").lower(), port, split.path or "/")
+            parts = _URL_PARTS.get(self.url)
+            if parts is None:
+                parts = _url_parts(self.url)
+                if len(self.url) <= _MAX_CACHED_URL:
+                    if len(_URL_PARTS) >= _MAX_URL_PARTS:
+                        _URL_PARTS.clear()  # crude but bounded; traffic soon refills it
+                    _URL_PARTS[self.url] = parts
             object.__setattr__(self, "_parts", parts)
         return parts
 
@@ -129,6 +129,22 @@ class Request:
     @property
     def path(self) -> str:
         return self._split()[3]
+
+
+def _url_parts(url: str) -> tuple[str, str, int | None, str]:
+    split = urlsplit(url)
+    scheme = split.scheme.lower()
+    try:
+        port = split.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return (scheme, (split.hostname or "").lower(), port, split.path or "/")
+
+
+# URL -> its parts: clients ask for the same URLs over and over, and urlsplit is not cheap.
+_URL_PARTS: dict[str, tuple[str, str, int | None, str]] = {}
+_MAX_URL_PARTS = 2048
+_MAX_CACHED_URL = 2048
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from authlens.fingerprint import is_loopback_host, profile_request
 from authlens.model import Exchange
@@ -105,9 +105,29 @@ def origin_key(url: str) -> str:
     """scheme://host:port, lower-cased, default port filled in, loopback aliases merged."""
     try:
         parts = urlsplit(url)
-        port = parts.port
     except ValueError:
         return url[:256]
+    return _origin_of_parts(parts, url)
+
+
+def _origin_of_parts(parts: SplitResult, url: str) -> str:
+    """:func:`origin_key` of ``url``, already split into ``parts``."""
+    netloc = parts.netloc
+    if "@" in netloc:  # user:password@: kept out of the cache
+        origin = _netloc_origin.__wrapped__(parts.scheme, netloc)
+    else:
+        origin = _netloc_origin(parts.scheme, netloc)
+    return url[:256] if origin is None else origin
+
+
+@lru_cache(maxsize=1024)  # a run talks to a few origins; parsing the netloc was most of it
+def _netloc_origin(scheme: str, netloc: str) -> str | None:
+    """:func:`origin_of` for a URL's scheme and netloc; None when the port is not a number."""
+    parts = SplitResult(scheme, netloc, "", "", "")  # host and port depend on these alone
+    try:
+        port = parts.port
+    except ValueError:
+        return None
     return origin_of(parts.scheme, parts.hostname or "", port)
 
 
@@ -153,17 +173,23 @@ class Endpoint:
 
 
 def endpoint(exchange: Exchange) -> Endpoint:
+    method, origin, path = _endpoint_key(exchange)
+    return Endpoint(method, origin, path, query_keys(exchange.request.url))
+
+
+def _endpoint_key(exchange: Exchange) -> EndpointKey:
+    """:attr:`Endpoint.key` of ``exchange``: the URL split once, no query keys (only
+    ranking reads them)."""
     request = exchange.request
+    url = request.url
+    method = request.method.upper()
     try:
-        path = urlsplit(request.url).path or "/"
+        parts = urlsplit(url)
     except ValueError:
-        path = "/"
-    return Endpoint(
-        request.method.upper(),
-        origin_key(request.url),
-        normalise_path(path),
-        query_keys(request.url),
-    )
+        return (method, url[:256], normalise_path("/"))
+    if parts.query.count("&") >= MAX_QUERY_KEYS * 4:
+        query_keys(url)  # raises on too many fields, as endpoint() does
+    return (method, _origin_of_parts(parts, url), normalise_path(parts.path or "/"))
 
 
 def is_refused(exchange: Exchange) -> bool:
@@ -348,7 +374,7 @@ class PairingIndex:
         """Remember ``exchange`` if it can serve as a baseline. True if it was kept."""
         if not is_baseline(exchange):
             return False
-        self._put(self._baselines, endpoint(exchange).key, exchange)
+        self._put(self._baselines, _endpoint_key(exchange), exchange)
         return True
 
     def add_deferred(self, deferred: Deferred) -> list[Pairing]:
@@ -402,18 +428,27 @@ class PairingIndex:
         its baseline when it is a refused non-browser request that has one, or the
         refusals that waited for a baseline when it is an accepted browser request."""
         if is_refused(exchange) and not is_browser(exchange):
-            target = endpoint(exchange)
-            best = self.pair(exchange, limit=1, target=target)
-            if best:
-                return [Pairing(exchange, best[0])]
-            self._put(self._waiting, target.key, exchange)
+            key = _endpoint_key(exchange)
+            if self._has_baselines(key):  # else pair() finds nothing: skip the full endpoint
+                best = self.pair(exchange, limit=1, target=endpoint(exchange))
+                if best:
+                    return [Pairing(exchange, best[0])]
+            self._put(self._waiting, key, exchange)
             return []
         if not is_baseline(exchange):
             return []
-        key = endpoint(exchange).key
+        key = _endpoint_key(exchange)
         self._put(self._baselines, key, exchange)
         waiting = self._waiting.pop(key, None)
         return [Pairing(refused, exchange) for refused in waiting or ()]
+
+    def _has_baselines(self, key: EndpointKey) -> bool:
+        """Whether :meth:`pair` would look at any baseline for an endpoint with ``key``."""
+        method, origin, path = key
+        if self._baselines.get(key):
+            return True
+        alternate = _ALTERNATE_METHODS.get(method)
+        return alternate is not None and bool(self._baselines.get((alternate, origin, path)))
 
     def _put[T](
         self,

@@ -118,11 +118,69 @@ def identify(exchange: Exchange) -> RefusedBy:
                 ),
             )
         return RefusedBy(UNKNOWN, "", ("no response was received",))
+    key = _key(exchange, response)
+    found = _IDENTIFIED.get(key)
+    if found is not None:
+        return found
+    body = _Body(response)
+    found = _identify(exchange, response, body)
+    if not body.read:  # a function of the key alone: keep it
+        if len(_IDENTIFIED) >= _MAX_IDENTIFIED:
+            del _IDENTIFIED[next(iter(_IDENTIFIED))]  # the oldest
+        _IDENTIFIED[key] = found
+    return found
+
+
+# Responses from one server repeat themselves, so answers are cached on exactly what
+# _identify reads: the status, who made the response, the upstream proxy and mode, and the
+# header fields below (challenges reduced to their realm, and only where a realm is read).
+# An answer that needed the body (a block page, mitmproxy's own page) is not cached.
+_MAX_IDENTIFIED = 256
+_IDENTIFIED: dict[tuple[Any, ...], RefusedBy] = {}
+_READ_FIELDS = frozenset(
+    {name for name, _, _ in _EDGE_HEADERS}
+    | {"server", "x-powered-by", "x-aspnet-version", "x-aspnetmvc-version"}
+    | {"proxy-agent", "via", "x-squid-error", "x-cache"}
+)
+_CHALLENGE_FIELDS = frozenset({"www-authenticate", "proxy-authenticate"})
+
+
+def _key(exchange: Exchange, response: Response) -> tuple[Any, ...]:
+    status = response.status_code
+    made_by_proxy = response.generated_by_proxy
+    # Realms are read for a 407 (the proxy's realm) and for a 401/407 that may be
+    # mitmproxy's own (``generated_by_proxy`` not False); elsewhere only presence counts.
+    realms = status == 407 or (status == 401 and made_by_proxy is not False)
+    fields: list[tuple[str, str | None]] = []
+    for name, value in response.headers.fields:
+        lowered = name.lower()
+        if lowered in _READ_FIELDS:
+            fields.append((lowered, value))
+        elif lowered in _CHALLENGE_FIELDS:
+            fields.append((lowered, _realm(value) if realms else None))
+    return (status, made_by_proxy, exchange.upstream_proxy, exchange.mode, tuple(fields))
+
+
+class _Body:
+    """The body prefix, read on demand; ``read`` says whether anything asked for it."""
+
+    __slots__ = ("_response", "read")
+
+    def __init__(self, response: Response) -> None:
+        self._response = response
+        self.read = False
+
+    def prefix(self) -> bytes:
+        self.read = True
+        return (self._response.body or b"")[:_BODY_SCAN]
+
+
+def _identify(exchange: Exchange, response: Response, body: _Body) -> RefusedBy:
     evidence: list[str] = []
     if response.status_code not in (401, 403, 407):
         evidence.append(f"status {response.status_code} is not a refusal; this names who answered")
 
-    mitm = _mitmproxy_evidence(exchange, response)
+    mitm = _mitmproxy_evidence(response, body)
     if mitm:
         return RefusedBy(MITMPROXY, "mitmproxy", tuple(evidence + mitm))
 
@@ -134,7 +192,7 @@ def identify(exchange: Exchange) -> RefusedBy:
     edge_names, edge_evidence = _edge_markers(response)
     if edge_names:
         vendor = edge_names[0]
-        generated = _edge_generated(response, vendor)
+        generated = _edge_generated(response, vendor, body)
         if generated:
             return RefusedBy(CDN_WAF, vendor, tuple(evidence + edge_evidence + generated))
         evidence += edge_evidence
@@ -161,7 +219,7 @@ def identify(exchange: Exchange) -> RefusedBy:
     return RefusedBy(ORIGIN, name, tuple(evidence))
 
 
-def _mitmproxy_evidence(exchange: Exchange, response: Response) -> list[str]:
+def _mitmproxy_evidence(response: Response, body: _Body) -> list[str]:
     if response.generated_by_proxy:
         return ["mitmproxy generated this response itself (it never reached the server)"]
     if response.status_code not in (401, 407) or response.generated_by_proxy is False:
@@ -173,8 +231,7 @@ def _mitmproxy_evidence(exchange: Exchange, response: Response) -> list[str]:
     if not realm_hit:
         return []
     out = [f'{field_name}: Basic realm="{MITMPROXY_REALM}", the realm of mitmproxy\'s --proxyauth']
-    body = (response.body or b"")[:_BODY_SCAN]
-    if body.startswith(b"<html><head><title>40"):
+    if body.prefix().startswith(b"<html><head><title>40"):
         out.append("the body is mitmproxy's bare proxy-authentication page")
     if "server" not in response.headers:
         out.append("no Server header (mitmproxy's own responses carry none)")
@@ -233,10 +290,10 @@ def _edge_markers(response: Response) -> tuple[list[str], list[str]]:
     return names, evidence
 
 
-def _edge_generated(response: Response, vendor: str) -> list[str]:
-    body = (response.body or b"")[:_BODY_SCAN]
+def _edge_generated(response: Response, vendor: str, body: _Body) -> list[str]:
+    prefix = body.prefix()
     for marker, name in _EDGE_BODIES:
-        if marker in body:
+        if marker in prefix:
             return [f"the body is {name}'s block page"]
     challenged = "www-authenticate" in response.headers
     if not challenged and response.status_code in (401, 403):

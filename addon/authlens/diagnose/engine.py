@@ -381,7 +381,7 @@ def _cached_challenges(lines: tuple[str, ...], field: str) -> tuple[Challenge, .
 
 
 def _challenges(lines: tuple[str, ...], field: str) -> list[Challenge]:
-    if sum(len(line) for line in lines) > _MAX_CACHED_VALUE:
+    if sum(map(len, lines)) > _MAX_CACHED_VALUE:
         return parse_challenges(lines, field)
     return list(_cached_challenges(lines, field))
 
@@ -449,7 +449,7 @@ def _verdict(context: Context, judged: list[_Judged]) -> Verdict:
     lines: list[str] = []
     for j in judged:
         try:
-            headline, explanation, fix = (_one_line(t) for t in j.diagnosis.render(j.slots))
+            headline, explanation, fix = _rendered(j.diagnosis, j.slots)
         except (KeyError, ValueError, IndexError) as exc:  # a template bug
             j = _merge(INTERNAL_ERROR, [_error_hit(j.diagnosis, exc)])
             headline, explanation, fix = (_one_line(t) for t in j.diagnosis.render(j.slots))
@@ -497,6 +497,32 @@ def _metadata(context: Context, diagnoses: list[dict[str, Any]]) -> dict[str, An
         "diagnoses": diagnoses,
         "comparison": context.comparison.to_json() if context.comparison is not None else None,
     }
+
+
+def _rendered(diagnosis: Diagnosis, slots: Mapping[str, str]) -> tuple[str, str, str]:
+    """The diagnosis' (headline, explanation, fix) for ``slots``, each on one line.
+
+    Re-judged and repeated refusals fill the same templates with the same slots again:
+    the texts are remembered (bounded by entries; slot values are short).
+    """
+    key = (diagnosis, tuple(slots.items()))
+    try:
+        texts = _RENDERED.get(key)
+        cacheable = True
+    except TypeError:  # an unhashable slot value: render it, remember nothing
+        texts, cacheable = None, False
+    if texts is None:
+        headline, explanation, fix = diagnosis.render(slots)
+        texts = (_one_line(headline), _one_line(explanation), _one_line(fix))
+        if cacheable:
+            if len(_RENDERED) >= _MAX_RENDERED:
+                _RENDERED.clear()
+            _RENDERED[key] = texts
+    return texts
+
+
+_RENDERED: dict[tuple[Diagnosis, tuple[tuple[str, str], ...]], tuple[str, str, str]] = {}
+_MAX_RENDERED = 1024
 
 
 def _one_line(text: str) -> str:

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+import marshal
 import os
 import sys
 import tempfile
@@ -120,7 +120,7 @@ class Annotation:
 @dataclass(slots=True)
 class _Tracked:
     ref: weakref.ref[http.HTTPFlow]
-    label: str  # "401 GET http://host:port/path" for log lines; never the query
+    label: str  # "401 GET http://host:port/path" for log lines ("" when none print); no query
     digest: int = 0  # hash of the last annotation applied, to log only changes
 
 
@@ -427,13 +427,15 @@ class AuthLens:
             self._apply(note(exchange), current=None)
 
     def _track(self, flow: http.HTTPFlow) -> None:
+        # The label only serves log lines: not made when no handler prints them (-q).
+        label = _label(flow) if _someone_prints(logging.WARNING) else ""
         entry = self._tracked.get(flow.id)
         if entry is None:
-            self._tracked[flow.id] = _Tracked(weakref.ref(flow), _label(flow))
+            self._tracked[flow.id] = _Tracked(weakref.ref(flow), label)
             while len(self._tracked) > self._max_tracked:
                 self._tracked.popitem(last=False)
         else:
-            entry.label = _label(flow)
+            entry.label = label
             self._tracked.move_to_end(flow.id)
 
     # --- writing verdicts -------------------------------------------------------------------
@@ -471,22 +473,25 @@ class AuthLens:
         entry = self._tracked.get(verdict.exchange_id)
         if entry is None:
             return None  # never judged here, or forgotten (LRU): nothing to write on
-        # Re-judged flows mostly come out the same: compare the JSON text before building
-        # the metadata from it.
-        text = _metadata_text(verdict, self._redact)
-        digest = hash((str.__str__(verdict.comment), str.__str__(verdict.marker), text))
+        flow = entry.ref()
+        is_late = current is None or current.id != verdict.exchange_id
+        saving = is_late and bool(getattr(ctx.options, "save_stream_file", None))
+        if flow is None and not saving and not _someone_prints(_log_level(verdict.severity)):
+            # mitmdump -q without -w, for a flow it has let go: no flow, file or log line
+            # to write the annotation on.
+            return None
+        annotation = make_annotation(verdict, redact=self._redact)
+        # Re-judged flows may come out the same: then nothing is logged or rewritten.
+        digest = _digest(annotation)
         if digest == entry.digest:
             return None
         entry.digest = digest
-        annotation = make_annotation(verdict, redact=self._redact, text=text)
-        is_late = current is None or current.id != verdict.exchange_id
-        if is_late and getattr(ctx.options, "save_stream_file", None):
+        if saving:
             self._late[verdict.exchange_id] = annotation
             self._late.move_to_end(verdict.exchange_id)
             while len(self._late) > self._max_tracked:
                 self._late.popitem(last=False)
-        _log_verdict(entry.label, annotation)
-        flow = entry.ref()
+        _log_verdict(entry.label or f"flow {verdict.exchange_id}", annotation)
         if flow is None:
             return None  # nobody holds the flow any more (mitmdump): the -w rewrite has it
         changed = write_annotation(flow, annotation)
@@ -504,31 +509,28 @@ class AuthLens:
 # --- pure helpers (tested without a mitmproxy context) -------------------------------------
 
 
-def _metadata_text(verdict: Verdict, redact: bool) -> str:
-    # clean: undecodable header bytes (lone surrogates) become visible escapes, or the
-    # flow could not be saved (tnetstring encodes strings as UTF-8).
-    return jsonout.dumps(verdict.metadata, redact=redact, indent=None, clean=True)
-
-
-def make_annotation(
-    verdict: Verdict, *, redact: bool = True, text: str | None = None
-) -> Annotation:
+def make_annotation(verdict: Verdict, *, redact: bool = True) -> Annotation:
     """The JSON-safe annotation of a verdict.
 
-    Metadata goes through the one serializer (:func:`authlens.report.jsonout.dumps`) and
-    back, so only plain JSON values reach ``flow.metadata`` (tnetstring can save them) and
-    secrets are fingerprints unless ``redact`` is False. The comment is always redacted.
+    The metadata is what the one serializer (:mod:`authlens.report.jsonout`) would write,
+    as plain values (:func:`~authlens.report.jsonout.plain`): tnetstring can save them,
+    secrets are fingerprints unless ``redact`` is False, and undecodable header bytes (lone
+    surrogates) are visible escapes, or the flow could not be saved (tnetstring encodes
+    strings as UTF-8). The comment is always redacted.
     """
-    if text is None:
-        text = _metadata_text(verdict, redact)
-    metadata = json.loads(text)
+    metadata = jsonout.plain(verdict.metadata, redact=redact)
     if not isinstance(metadata, dict):
         raise TypeError("verdict metadata is not a JSON object")
-    # The comment is saved in flow files too: no lone surrogates (undecodable header bytes).
     block = jsonout.clean_text(str.__str__(verdict.comment).strip("\n"))
     metadata[COMMENT_KEY] = block
     marker = jsonout.clean_text(str.__str__(verdict.marker))
     return Annotation(block, marker, metadata, verdict.severity)
+
+
+def _digest(annotation: Annotation) -> int:
+    # marshal (format 2: no back-references, so equal values give equal bytes) is the
+    # cheapest exact serialization of plain JSON values; the block is in the metadata.
+    return hash((annotation.marker, marshal.dumps(annotation.metadata, 2)))
 
 
 def write_annotation(flow: http.HTTPFlow, annotation: Annotation) -> bool:
@@ -621,8 +623,12 @@ def _label(flow: http.HTTPFlow) -> str:
 _LISTENER_RECHECK_SECONDS = 5.0
 
 
+def _log_level(severity: Severity | None) -> int:
+    return logging.WARNING if severity == Severity.ERROR else logging.INFO
+
+
 def _log_verdict(label: str, annotation: Annotation) -> None:
-    level = logging.WARNING if annotation.severity == Severity.ERROR else logging.INFO
+    level = _log_level(annotation.severity)
     if not _someone_prints(level):  # mitmdump -q: not even the record is made
         return
     lines = [line for line in annotation.block.splitlines() if line.strip()]

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from authlens.secret import reveal_all
+from authlens.secret import Secret, reveal_all
 
 # Lone surrogates: mitmproxy hands undecodable header bytes over as U+DC80..U+DCFF
 # (surrogateescape), and they reach evidence, client names and summaries. Text holding
@@ -42,6 +42,79 @@ def dumps(value: Any, *, redact: bool = True, indent: int | None = 2, clean: boo
     # With ensure_ascii=False surrogates only occur inside JSON strings, where the escape's
     # backslash must itself be escaped.
     return _SURROGATE.sub(lambda m: "\\" + _escape_surrogate(m), text)
+
+
+def plain(value: Any, *, redact: bool = True) -> Any:
+    """What ``json.loads(dumps(value, redact=redact, clean=True))`` returns, built directly.
+
+    The live addon writes every verdict into ``flow.metadata``; going through JSON text
+    and back cost it more than building the verdict. Strings are shared, not copied;
+    containers are new, so the caller may edit the result.
+    """
+    return _plain(value, redact)
+
+
+def _plain(value: Any, redact: bool) -> Any:
+    # Containers hold mostly ASCII strings and small numbers: those are handled inline,
+    # without a call per value (a metadata dict has about a hundred of them).
+    kind = type(value)
+    if kind is dict:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                key = _plain_key(key)
+            kind = type(item)
+            if (kind is str and item.isascii()) or item is None or kind is int or kind is bool:
+                out[key] = item
+            else:
+                out[key] = _plain(item, redact)
+        return out
+    if kind is list or kind is tuple:
+        items: list[Any] = []
+        for item in value:
+            kind = type(item)
+            if (kind is str and item.isascii()) or item is None or kind is int or kind is bool:
+                items.append(item)
+            else:
+                items.append(_plain(item, redact))
+        return items
+    if kind is str:
+        return value if value.isascii() else clean_text(value)
+    if value is None or kind is int or kind is bool:
+        return value
+    if kind is float:
+        if value != value or value in (_INF, -_INF):
+            raise ValueError("out of range float values are not JSON compliant")
+        return value
+    if isinstance(value, Secret):
+        return clean_text(str.__str__(value) if redact else value.reveal_text())
+    if isinstance(value, str):  # str enums and other subclasses: their text, as json writes it
+        return clean_text(str.__str__(value))
+    if isinstance(value, int):  # bool was handled; int enums become numbers, as in json
+        return int(value)
+    if isinstance(value, float):
+        return _plain(float(value), redact)
+    if isinstance(value, dict):
+        return _plain(dict(value), redact)
+    if isinstance(value, list | tuple):
+        return _plain(list(value), redact)
+    return _reject(value)
+
+
+_INF = float("inf")
+
+
+def _plain_key(key: Any) -> str:
+    # json.dumps turns non-string keys into strings (True -> "true", None -> "null").
+    if type(key) is str:
+        return key if key.isascii() else clean_text(key)
+    if isinstance(key, str):
+        return clean_text(str.__str__(key))
+    if key is True or key is False or key is None:
+        return json.dumps(key)
+    if isinstance(key, int | float):
+        return json.dumps(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 
 def _reject(value: Any) -> Any:

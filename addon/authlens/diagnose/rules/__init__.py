@@ -15,6 +15,8 @@ diagnosis cannot be declared and silently never detected.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -53,6 +55,16 @@ class Hit:
     severity: Severity | None = None
 
 
+# Hit's generated __init__ sets each field through object.__setattr__ (it is frozen), which
+# cost more than all the rest of hit(); hit() sets the slots through their descriptors.
+_HIT_FIELDS = ("evidence", "confidence", "slots", "severity")
+if tuple(f.name for f in dataclasses.fields(Hit)) != _HIT_FIELDS:  # pragma: no cover
+    raise TypeError(f"hit() sets {_HIT_FIELDS}: update it with the fields of Hit")
+_set_evidence, _set_confidence, _set_slots, _set_severity = (
+    Hit.__dict__[name].__set__ for name in _HIT_FIELDS
+)
+
+
 def hit(
     evidence: Iterable[str],
     confidence: float,
@@ -60,9 +72,15 @@ def hit(
     **slots: str,
 ) -> Hit:
     """Shorthand for detectors: ``yield hit(["..."], 0.9, field="Authorization")``."""
-    return Hit(
-        tuple(evidence), max(0.0, min(1.0, confidence)), MappingProxyType(dict(slots)), severity
-    )
+    if not (type(confidence) is float and 0.0 < confidence <= 1.0):  # else min/max: a no-op
+        confidence = max(0.0, min(1.0, confidence))
+    made = object.__new__(Hit)
+    _set_evidence(made, tuple(evidence))
+    _set_confidence(made, confidence)
+    # ``slots`` is this call's own fresh dict, so it needs no copy before it is wrapped.
+    _set_slots(made, MappingProxyType(slots))
+    _set_severity(made, severity)
+    return made
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +109,18 @@ class Context:
     def response(self) -> Response | None:
         return self.exchange.response
 
+    # Detectors ask for the properties below dozens of times per exchange, so they call no
+    # other property of this class: each such call cost more than what it computes.
+
     @property
     def status(self) -> int | None:
-        return self.exchange.status
+        response = self.exchange.response
+        return response.status_code if response is not None else None
 
     @property
     def refused(self) -> bool:
-        return self.status in (401, 407)
+        response = self.exchange.response
+        return response is not None and response.status_code in (401, 407)
 
     @property
     def challenges(self) -> tuple[Challenge, ...]:
@@ -106,21 +129,33 @@ class Context:
     @property
     def field(self) -> str:
         """The credentials field this exchange is about (Proxy-Authorization for a 407)."""
-        return self.view.field or (PROXY_AUTHORIZATION if self.status == 407 else AUTHORIZATION)
+        return self.view.field or (
+            PROXY_AUTHORIZATION if self.exchange.status == 407 else AUTHORIZATION
+        )
+
+    @property
+    def for_proxy(self) -> bool:
+        """Whether :attr:`field` is Proxy-Authorization."""
+        field = self.view.field
+        return field == PROXY_AUTHORIZATION if field else self.exchange.status == 407
 
     @property
     def challenge_field(self) -> str:
-        return PROXY_AUTHENTICATE if self.field == PROXY_AUTHORIZATION else WWW_AUTHENTICATE
+        return PROXY_AUTHENTICATE if self.for_proxy else WWW_AUTHENTICATE
 
     @property
     def credentials(self) -> Credentials | None:
         """The credentials in :attr:`field`."""
-        return self.proxy_authorization if self.field == PROXY_AUTHORIZATION else self.authorization
+        field = self.view.field
+        proxy = field == PROXY_AUTHORIZATION if field else self.exchange.status == 407
+        return self.proxy_authorization if proxy else self.authorization
 
     @property
     def offered(self) -> tuple[Challenge, ...]:
         """The challenges for :attr:`field` (Proxy-Authenticate for a 407)."""
-        return self.proxy if self.field == PROXY_AUTHORIZATION else self.www
+        field = self.view.field
+        proxy = field == PROXY_AUTHORIZATION if field else self.exchange.status == 407
+        return self.proxy if proxy else self.www
 
     def is_unknown(self, field_name: str) -> bool:
         return field_name.lower() in self.unknown_fields
@@ -132,20 +167,31 @@ class Context:
         server judged by; without one, the capture's own clock stands in and the text
         says so.
         """
-        response = self.response
+        response = self.exchange.response
         date = response.headers.get("Date") if response is not None else None
         if date:
-            parsed: datetime | None
-            try:
-                parsed = parsedate_to_datetime(date)
-            except (TypeError, ValueError, IndexError):
-                parsed = None
-            if parsed is not None and parsed.tzinfo is not None:
-                return parsed.timestamp(), f"the response's Date ({date.strip()})"
+            parsed = _date_timestamp(date)
+            if parsed is not None:
+                return parsed, f"the response's Date ({date.strip()})"
         stamp = self.exchange.timestamp_end or self.exchange.timestamp_start
         if stamp is not None:
             return stamp, "the time of the capture (the response has no Date header)"
         return None
+
+
+@functools.lru_cache(maxsize=64)
+def _date_timestamp(date: str) -> float | None:
+    """A Date field value as a timestamp, None unless it parses with a zone. Cached by the
+    value (a str, so never stale): two detectors ask per exchange, and a burst of
+    responses shares one Date per second."""
+    parsed: datetime | None
+    try:
+        parsed = parsedate_to_datetime(date)
+    except (TypeError, ValueError, IndexError):
+        parsed = None
+    if parsed is not None and parsed.tzinfo is not None:
+        return parsed.timestamp()
+    return None
 
 
 Detector = Callable[[Context], Iterator[Hit]]
@@ -210,36 +256,48 @@ def summary_text(value: Any, limit: int = 80) -> str:
     """A value from a decoded summary for a sentence: control characters escaped, cut."""
     text = str(value)
     cut = len(text) > limit
-    text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text[:limit])
-    return text + ("…" if cut else "")
+    text = text[:limit]
+    if not text.isprintable():  # rare: escaping character by character is the slow part
+        text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+    return text + "…" if cut else text
 
 
 def asker(ctx: Context) -> str:
     """'The server' or 'The proxy': who asked for the credentials of :attr:`Context.field`."""
-    return "The proxy" if ctx.field == PROXY_AUTHORIZATION else "The server"
+    return "The proxy" if ctx.for_proxy else "The server"
 
 
 def schemes_text(challenges: Iterable[Challenge]) -> str:
     """'Basic or Digest': the schemes offered, as written, without repeats."""
-    names = list(dict.fromkeys(c.scheme for c in challenges if c.scheme))
-    return " or ".join(names) if names else "no scheme"
+    return _or_text([c.scheme for c in challenges if c.scheme]) or "no scheme"
+
+
+def _or_text(names: list[str]) -> str:
+    if len(names) < 2:  # the usual case, without building a dict to drop repeats
+        return names[0] if names else ""
+    return " or ".join(dict.fromkeys(names))
 
 
 def space_text(ctx: Context) -> str:
     """The protection space in words: 'Basic realm "x" at https://h:443'."""
-    offered = [c for c in ctx.offered if c.scheme]
-    realm = next((c.params["realm"] for c in offered if "realm" in c.params), None)
-    where = realm_text = ""
-    if realm is not None:
-        realm_text = f' realm "{summary_text(realm, 60)}"'
-    if ctx.field == PROXY_AUTHORIZATION:
+    proxy = ctx.for_proxy
+    names: list[str] = []
+    realm: str | None = None  # of the first challenge with a scheme and a realm
+    for c in ctx.proxy if proxy else ctx.www:
+        if c.scheme:
+            names.append(c.scheme)
+            if realm is None and "realm" in c.params:
+                realm = c.params["realm"]
+    if proxy:
         name = ctx.refused_by.name or ctx.exchange.upstream_proxy or ""
         where = f" at the proxy {summary_text(name, 60)}" if name else " at the proxy"
     else:
-        where = f" at {ctx.request.origin}"
-    if not offered:
-        return f"an unnamed scheme{where}"
-    return f"{schemes_text(offered)}{realm_text}{where}"
+        where = " at " + ctx.exchange.request.origin
+    if not names:
+        return "an unnamed scheme" + where
+    if realm is None:
+        return _or_text(names) + where
+    return f'{_or_text(names)} realm "{summary_text(realm, 60)}"{where}'
 
 
 def request_target(request: Request) -> str:

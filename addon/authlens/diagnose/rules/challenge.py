@@ -44,6 +44,7 @@ SCHEME_SYNTAX_FINDINGS = frozenset(
         bearer.BEARER_TOKEN68_CHALLENGE,
     }
 )  # fmt: skip
+_MALFORMED = GRAMMAR_FINDINGS | SCHEME_SYNTAX_FINDINGS
 _MAX_PROBLEMS = 4
 
 
@@ -75,20 +76,28 @@ def _answer_state(ctx: Context) -> tuple[str, str, Severity | None, float]:
 
 @detects(MISSING_CREDENTIALS)
 def missing_credentials(ctx: Context) -> Iterator[Hit]:
-    if not ctx.refused or ctx.credentials is not None or ctx.is_unknown(ctx.field):
+    status = ctx.status
+    if status != 401 and status != 407:
+        return
+    proxy = ctx.for_proxy
+    if (ctx.proxy_authorization if proxy else ctx.authorization) is not None:
+        return
+    field = ctx.field
+    if ctx.unknown_fields and ctx.is_unknown(field):
         return
     state, sentence, severity, confidence = _answer_state(ctx)
-    evidence = [f"status {ctx.status} and the request has no {ctx.field} header"]
-    if ctx.view.answered_by:
-        evidence.append(f"answered by {ctx.view.answered_by} (status {ctx.view.answer_status})")
+    view = ctx.view
+    evidence = [f"status {status} and the request has no {field} header"]
+    if view.answered_by:
+        evidence.append(f"answered by {view.answered_by} (status {view.answer_status})")
     yield hit(
         evidence,
         confidence,
         severity,
-        field=ctx.field,
+        field=field,
         space=space_text(ctx),
         state=state,
-        asker=asker(ctx),
+        asker="The proxy" if proxy else "The server",
         state_sentence=sentence,
     )
 
@@ -119,10 +128,10 @@ def no_retry(ctx: Context) -> Iterator[Hit]:
 @detects(SCHEME_MISMATCH)
 def scheme_mismatch(ctx: Context) -> Iterator[Hit]:
     credentials = ctx.credentials
-    offered = [c for c in ctx.offered if c.scheme]
-    if credentials is None or not credentials.scheme or not ctx.refused or not offered:
+    if credentials is None or not credentials.scheme or not ctx.refused:
         return
-    if credentials.scheme.lower() in {c.scheme.lower() for c in offered}:
+    offered = [c for c in ctx.offered if c.scheme]
+    if not offered or credentials.scheme.lower() in {c.scheme.lower() for c in offered}:
         return
     yield hit(
         [
@@ -138,7 +147,7 @@ def scheme_mismatch(ctx: Context) -> Iterator[Hit]:
 
 @detects(MISSING_CHALLENGE)
 def missing_challenge(ctx: Context) -> Iterator[Hit]:
-    response = ctx.response
+    response = ctx.exchange.response
     if response is None or response.status_code not in (401, 407):
         return
     header = "Proxy-Authenticate" if response.status_code == 407 else "WWW-Authenticate"
@@ -155,12 +164,13 @@ def missing_challenge(ctx: Context) -> Iterator[Hit]:
 @detects(MALFORMED_CHALLENGE)
 def malformed_challenge(ctx: Context) -> Iterator[Hit]:
     for challenges in (ctx.www, ctx.proxy):
+        if not challenges:
+            continue
         problems = [
             f
             for c in challenges
             for f in c.findings
-            if f.severity is not Severity.INFO
-            and (f.id in GRAMMAR_FINDINGS or f.id in SCHEME_SYNTAX_FINDINGS)
+            if f.id in _MALFORMED and f.severity is not Severity.INFO
         ]
         if not problems:
             continue

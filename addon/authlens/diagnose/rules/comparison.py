@@ -31,18 +31,24 @@ def _implied(ctx: Context, diagnosis: Diagnosis) -> Iterator[ImpliedDiagnosis]:
 
 @detects(MISSING_SESSION_COOKIE)
 def missing_session_cookie(ctx: Context) -> Iterator[Hit]:
+    if ctx.comparison is None:
+        return  # most exchanges: settled before setting up _implied
     for d in _implied(ctx, MISSING_SESSION_COOKIE):
         yield hit(d.evidence, d.confidence, cookie=d.slots["cookie"], baseline=d.slots["baseline"])
 
 
 @detects(MISSING_CSRF_TOKEN)
 def missing_csrf_token(ctx: Context) -> Iterator[Hit]:
+    if ctx.comparison is None:
+        return
     for d in _implied(ctx, MISSING_CSRF_TOKEN):
         yield hit(d.evidence, d.confidence, token=d.slots["token"], baseline=d.slots["baseline"])
 
 
 @detects(CLIENT_FINGERPRINT_REJECTED)
 def client_fingerprint_rejected(ctx: Context) -> Iterator[Hit]:
+    if ctx.comparison is None:
+        return
     for d in _implied(ctx, CLIENT_FINGERPRINT_REJECTED):
         yield hit(
             d.evidence,

@@ -34,7 +34,9 @@ _INTERCEPTED_SOURCES = frozenset({"live", "flowfile"})
 
 
 def _http2(version: str | None) -> bool:
-    return bool(version) and not (version or "").upper().startswith(("HTTP/1", "HTTP/0"))
+    if not version or version.startswith("HTTP/1"):  # the usual spelling, without upper()
+        return False
+    return not version.upper().startswith(("HTTP/1", "HTTP/0"))
 
 
 def _conn(value: str | None) -> str:
@@ -179,16 +181,17 @@ def channel_binding_broken(ctx: Context) -> Iterator[Hit]:
     credentials = ctx.credentials
     if credentials is None or ctx.view.kind is not LegKind.REFUSED:
         return
+    exchange = ctx.exchange
+    # TLS before the NTLM facts: the scheme is already parsed, the facts are built per call.
+    tls = exchange.request.scheme == "https" or exchange.client.tls is True
+    if not tls:
+        return
     facts = ntlm_facts(credentials.scheme, credentials.summary)
     if (
         facts is None
         or facts.message_type != "AUTHENTICATE"
         or facts.channel_bindings != CB_PRESENT
     ):
-        return
-    exchange = ctx.exchange
-    tls = ctx.request.scheme == "https" or exchange.client.tls is True
-    if not tls:
         return
     host = ctx.request.host
     evidence = [

@@ -10,7 +10,7 @@ from authlens.diagnose.rules import Context, Hit, detects, hit, summary_text
 
 @detects(PREFLIGHT_REQUIRES_AUTH)
 def preflight_requires_auth(ctx: Context) -> Iterator[Hit]:
-    request = ctx.request
+    request = ctx.exchange.request
     if request.method.upper() != "OPTIONS" or not ctx.refused:
         return
     method = request.headers.get("Access-Control-Request-Method")

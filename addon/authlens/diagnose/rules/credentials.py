@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 
@@ -22,19 +23,35 @@ _UTF8 = basic.UTF8
 _LATIN1 = basic.LATIN1
 # Readable secrets in the clear vs. hashes and handshakes that are "only" replayable.
 _READABLE = frozenset({"basic", "bearer", "dpop", "token", "apikey"})
+# Matched against the lowered body, which is what re.IGNORECASE does for bytes (ASCII
+# only) but several times faster; the span then points into the body as it was.
 _LOCKOUT_WORDING = re.compile(
     rb"account (?:is |has been )?(?:locked|disabled|suspended)|locked out|"
     rb"too many (?:failed |unsuccessful |invalid )?(?:login |logon |sign-in |signin |password )?"
-    rb"(?:attempts|requests|tries)|temporarily (?:locked|blocked)",
-    re.IGNORECASE,
+    rb"(?:attempts|requests|tries)|temporarily (?:locked|blocked)"
 )
+# Every match starts with one of these; beyond a short body, looking for them first is
+# cheaper than the regex scan.
+_LOCKOUT_STARTS = (b"account ", b"locked out", b"too many ", b"temporarily ")
+_SHORT_BODY = 1024
 _BODY_SCAN = 8192
 
 
+@functools.lru_cache(maxsize=32)
+def _lockout_words(head: bytes) -> str | None:
+    """The lockout wording in a body prefix, as written. Cached by value (bytes, so never
+    stale): a server answers refusal after refusal with the same page."""
+    lowered = head.lower()
+    if len(lowered) > _SHORT_BODY and not any(w in lowered for w in _LOCKOUT_STARTS):
+        return None
+    m = _LOCKOUT_WORDING.search(lowered)
+    return head[m.start() : m.end()].decode("latin-1") if m else None
+
+
 def _identity(ctx: Context) -> str:
-    credentials = ctx.credentials
     if ctx.view.identity:
         return ctx.view.identity
+    credentials = ctx.credentials
     if credentials is not None and credentials.scheme.lower() in CONNECTION_SCHEMES:
         return "the Windows account of the client"
     return "this client"
@@ -49,9 +66,10 @@ def credentials_rejected(ctx: Context) -> Iterator[Hit]:
     if offered and credentials.scheme.lower() not in offered:
         return  # scheme-mismatch: the credentials were never checked
     identity = _identity(ctx)
+    refuser = ctx.refused_by.describe()
     evidence = [
         f"{credentials.field}: {credentials.scheme} credentials for {identity}",
-        f"answered {ctx.status} by {ctx.refused_by.describe()}",
+        f"answered {ctx.status} by {refuser}",
     ]
     confidence = 0.75 if offered else 0.6
     details: list[str] = []
@@ -86,7 +104,7 @@ def credentials_rejected(ctx: Context) -> Iterator[Hit]:
         confidence,
         scheme=credentials.scheme,
         identity=identity,
-        refuser=ctx.refused_by.describe(),
+        refuser=refuser,
         detail=" ".join(details),
     )
 
@@ -138,7 +156,7 @@ def _loopback(host: str) -> bool:
 @detects(CLEARTEXT_CREDENTIALS)
 def cleartext_credentials(ctx: Context) -> Iterator[Hit]:
     credentials = ctx.authorization
-    request = ctx.request
+    request = ctx.exchange.request
     if credentials is None or not credentials.scheme or request.scheme != "http":
         return
     if _loopback(request.host) or ctx.exchange.is_connect:
@@ -166,11 +184,19 @@ def cleartext_credentials(ctx: Context) -> Iterator[Hit]:
 @detects(LOCKOUT_SUSPECTED)
 def lockout_suspected(ctx: Context) -> Iterator[Hit]:
     view = ctx.view
-    response = ctx.response
+    response = ctx.exchange.response
     if response is None:
         return
+    status = response.status_code
+    words = None
+    if status in (401, 403, 407, 423, 429) and response.body:
+        words = _lockout_words(response.body[:_BODY_SCAN])
+    carried = status in (423, 429) and (
+        ctx.credentials is not None or ctx.authorization is not None
+    )
+    if not (view.lockout_streak or carried or words is not None):
+        return
     identity = _identity(ctx)
-    carried = ctx.credentials is not None or ctx.authorization is not None
     if view.lockout_streak:
         yield hit(
             [f"{view.refusals} refusals in a row for {identity} in this protection space"],
@@ -181,8 +207,8 @@ def lockout_suspected(ctx: Context) -> Iterator[Hit]:
                 f"The credentials of {identity} were refused {view.refusals} times in a row."
             ),
         )
-    if carried and response.status_code in (423, 429):
-        what = "423 Locked" if response.status_code == 423 else "429 Too Many Requests"
+    if carried:
+        what = "423 Locked" if status == 423 else "429 Too Many Requests"
         retry = response.headers.get("Retry-After")
         evidence = [f"status {what} to a request with credentials"]
         if retry:
@@ -194,14 +220,11 @@ def lockout_suspected(ctx: Context) -> Iterator[Hit]:
             identity=identity,
             signal_sentence=f"The server answered {what} to a request carrying credentials.",
         )
-    if response.status_code in (401, 403, 407, 423, 429):
-        m = _LOCKOUT_WORDING.search((response.body or b"")[:_BODY_SCAN])
-        if m:
-            words = m.group(0).decode("latin-1")
-            yield hit(
-                [f"the response body says '{words}'"],
-                0.8,
-                signal=f"the server says '{words}'",
-                identity=identity,
-                signal_sentence=f"The refusal's body says '{words}'.",
-            )
+    if words is not None:
+        yield hit(
+            [f"the response body says '{words}'"],
+            0.8,
+            signal=f"the server says '{words}'",
+            identity=identity,
+            signal_sentence=f"The refusal's body says '{words}'.",
+        )

@@ -15,10 +15,12 @@ from authlens.schemes._common import redact_query
 
 @detects(DIGEST_STALE_NONCE)
 def digest_stale_nonce(ctx: Context) -> Iterator[Hit]:
-    stale = [
-        c for c in ctx.offered if c.scheme.lower() == "digest" and c.decoded.get("stale") is True
-    ]
-    if not stale or not ctx.refused:
+    for stale in ctx.offered:
+        if stale.decoded.get("stale") is True and stale.scheme.lower() == "digest":
+            break
+    else:
+        return
+    if not ctx.refused:
         return
     view = ctx.view
     severity: Severity | None = Severity.INFO
@@ -39,7 +41,7 @@ def digest_stale_nonce(ctx: Context) -> Iterator[Hit]:
         outcome = "waiting for the client's retry"
         sentence = "authlens is waiting for the retry."
     yield hit(
-        [f"{stale[0].field}: Digest … stale=true"],
+        [f"{stale.field}: Digest … stale=true"],
         0.95,
         severity,
         outcome=outcome,

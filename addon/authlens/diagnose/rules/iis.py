@@ -133,8 +133,12 @@ SUBSTATUS: dict[str, SubStatus] = {
 
 @detects(IIS_SUBSTATUS)
 def iis_substatus(ctx: Context) -> Iterator[Hit]:
-    response = ctx.response
+    response = ctx.exchange.response
     if response is None or response.status_code not in (401, 403) or not response.body:
+        return
+    # Only a code of this status counts, and it reads "401." or "403.": a cheap substring
+    # search settles most bodies (a bare "401 Unauthorized" page) without the regex.
+    if response.body.find(b"401." if response.status_code == 401 else b"403.", 0, _BODY_SCAN) < 0:
         return
     body = response.body[:_BODY_SCAN]
     found: str | None = None

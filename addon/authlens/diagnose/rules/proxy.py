@@ -75,10 +75,17 @@ def _upstream_refused_tunnel(ctx: Context) -> Hit:
 
 @detects(WRONG_AUTH_HEADER)
 def wrong_auth_header(ctx: Context) -> Iterator[Hit]:
-    headers = ctx.request.headers
-    has_auth = AUTHORIZATION in headers and not ctx.is_unknown(AUTHORIZATION)
-    has_proxy = PROXY_AUTHORIZATION in headers and not ctx.is_unknown(PROXY_AUTHORIZATION)
-    if ctx.status == 407 and has_auth and not has_proxy and not ctx.is_unknown(PROXY_AUTHORIZATION):
+    # The status first, then the header lookups in the order that settles most requests
+    # soonest: a field counts as sent when present and not hidden by the capture.
+    status = ctx.status
+    headers = ctx.exchange.request.headers
+    if (
+        status == 407
+        and AUTHORIZATION in headers
+        and PROXY_AUTHORIZATION not in headers
+        and not ctx.is_unknown(AUTHORIZATION)
+        and not ctx.is_unknown(PROXY_AUTHORIZATION)
+    ):
         sent = ctx.authorization.scheme.lower() if ctx.authorization is not None else ""
         matches = bool(sent) and sent in {c.scheme.lower() for c in ctx.proxy}
         evidence = [
@@ -103,10 +110,11 @@ def wrong_auth_header(ctx: Context) -> Iterator[Hit]:
             ),
         )
     elif (
-        ctx.status == 401
+        status == 401
         and ctx.www
-        and has_proxy
-        and not has_auth
+        and PROXY_AUTHORIZATION in headers
+        and AUTHORIZATION not in headers
+        and not ctx.is_unknown(PROXY_AUTHORIZATION)
         and not ctx.is_unknown(AUTHORIZATION)
     ):
         yield hit(

@@ -90,7 +90,7 @@ def credentials_dropped_on_redirect(ctx: Context) -> Iterator[Hit]:
 
 @detects(LOGIN_REDIRECT)
 def login_redirect(ctx: Context) -> Iterator[Hit]:
-    response = ctx.response
+    response = ctx.exchange.response
     if response is None or not 300 <= response.status_code < 400:
         return
     location = response.headers.get("Location")

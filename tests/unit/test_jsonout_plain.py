@@ -1,0 +1,75 @@
+"""jsonout.plain builds what the JSON round trip built, without the text in between."""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from authlens.report import jsonout
+from authlens.secret import Secret
+
+
+class _Kind(enum.StrEnum):
+    A = "alpha"
+
+
+class _Num(enum.IntEnum):
+    ONE = 1
+
+
+_text = st.text(
+    alphabet=st.characters(codec=None, exclude_categories=()), max_size=12
+) | st.sampled_from(["", "\udcff", "caf\u00e9", "\ud800x", "<script>"])
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _text
+    | _text.map(Secret)
+    | st.just(_Kind.A)
+    | st.just(_Num.ONE)
+)
+_keys = _text | st.integers(-5, 5) | st.booleans() | st.none() | _text.map(Secret)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4)
+    | st.lists(inner, max_size=4).map(tuple)
+    | st.dictionaries(_keys, inner, max_size=4),
+    max_leaves=25,
+)
+
+
+def _round_trip(value: Any, redact: bool) -> Any:
+    return json.loads(jsonout.dumps(value, redact=redact, indent=None, clean=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_values, redact=st.booleans())
+def test_plain_equals_the_json_round_trip(value: Any, redact: bool) -> None:
+    assert jsonout.plain(value, redact=redact) == _round_trip(value, redact)
+
+
+def test_plain_copies_containers_and_types_exactly() -> None:
+    inner = {"k": [1, 2]}
+    value = {"a": inner, "t": (Secret("hunter2"),), "s": "x\udcffy"}
+    out = jsonout.plain(value, redact=True)
+    assert out["a"] is not inner and out["a"]["k"] is not inner["k"]
+    assert type(out["t"]) is list and type(out["t"][0]) is str
+    assert out["t"][0].startswith("<redacted:sha256:") and "hunter2" not in out["t"][0]
+    assert out["s"] == "x\\xffy"
+    assert jsonout.plain(value, redact=False)["t"] == ["hunter2"]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, object(), {1j: 1}, b"bytes"])
+def test_plain_refuses_what_json_refuses(bad: Any) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        jsonout.plain({"x": bad})
+    with pytest.raises((TypeError, ValueError)):
+        _round_trip({"x": bad}, True)

@@ -1,0 +1,305 @@
+"""The cheaper forms of the detectors and their helpers say exactly what the plain ones did.
+
+Each shortcut (a fast path, a prefilter, a cache, an inlined property) is checked here
+against the straightforward code it replaced, kept in this file as the reference.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+from diagnose_helpers import T0, basic, exchange, ids, jwt_bearer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from authlens.challenge import PROXY_AUTHENTICATE, WWW_AUTHENTICATE, parse_challenges
+from authlens.client import ClientInfo
+from authlens.credentials import AUTHORIZATION, PROXY_AUTHORIZATION, decode_credentials
+from authlens.diagnose import Analyzer
+from authlens.diagnose.api import AnalyzerConfig
+from authlens.diagnose.engine import Engine
+from authlens.diagnose.rules import (
+    Context,
+    Hit,
+    hit,
+    schemes_text,
+    space_text,
+    summary_text,
+)
+from authlens.diagnose.rules import bearer as bearer_rules
+from authlens.diagnose.rules import connection as connection_rules
+from authlens.diagnose.rules import credentials as credential_rules
+from authlens.handshake import HandshakeView
+from authlens.model import Exchange
+from authlens.refusal import RefusedBy
+
+# -- references: the code the shortcuts replaced ------------------------------------------
+
+
+def reference_summary_text(value: Any, limit: int = 80) -> str:
+    text = str(value)
+    cut = len(text) > limit
+    text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text[:limit])
+    return text + ("…" if cut else "")
+
+
+REFERENCE_LOCKOUT = re.compile(
+    rb"account (?:is |has been )?(?:locked|disabled|suspended)|locked out|"
+    rb"too many (?:failed |unsuccessful |invalid )?(?:login |logon |sign-in |signin |password )?"
+    rb"(?:attempts|requests|tries)|temporarily (?:locked|blocked)",
+    re.IGNORECASE,
+)
+
+
+def reference_lockout_words(body: bytes) -> str | None:
+    m = REFERENCE_LOCKOUT.search(body[:8192])
+    return m.group(0).decode("latin-1") if m else None
+
+
+def reference_iso(seconds: float) -> str:
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return f"{seconds:.0f}"
+
+
+def reference_date(date: str) -> float | None:
+    try:
+        parsed = parsedate_to_datetime(date)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.timestamp() if parsed.tzinfo is not None else None
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def context(
+    status: int | None = 401,
+    view_field: str | None = None,
+    *,
+    www: str | None = 'Basic realm="r"',
+    proxy: str | None = None,
+    headers: tuple[tuple[str, str], ...] = (),
+    response_headers: tuple[tuple[str, str], ...] = (),
+) -> Context:
+    """A context built directly (no engine), so every combination can be asked for."""
+    ex = exchange(headers=headers, status=status, response_headers=response_headers)
+    auth, proxy_auth = (
+        next((decode_credentials(v, n) for k, v in headers if k == n), None)
+        for n in (AUTHORIZATION, PROXY_AUTHORIZATION)
+    )
+    return Context(
+        exchange=ex,
+        www=tuple(parse_challenges(www, WWW_AUTHENTICATE)) if www else (),
+        proxy=tuple(parse_challenges(proxy, PROXY_AUTHENTICATE)) if proxy else (),
+        authorization=auth,
+        proxy_authorization=proxy_auth,
+        client=ClientInfo("unknown", ""),
+        refused_by=RefusedBy("unknown", ""),
+        view=HandshakeView(field=view_field),
+        config=AnalyzerConfig(),
+    )
+
+
+def evidence(verdict_metadata: dict[str, Any], diagnosis: str) -> list[str]:
+    found = next(d for d in verdict_metadata["diagnoses"] if d["id"] == diagnosis)
+    return list(found["evidence"])
+
+
+# -- helpers of the rules package -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "plain", "x" * 80, "x" * 81, "tab\there", "nul\x00", "\x7f" * 100, "é" * 90, 42, ["a"]],
+)
+@pytest.mark.parametrize("limit", [0, 5, 80])
+def test_summary_text_is_the_escaping_reference(value: Any, limit: int) -> None:
+    assert summary_text(value, limit) == reference_summary_text(value, limit)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120), st.integers(0, 100))
+def test_summary_text_is_the_reference_on_any_text(value: str, limit: int) -> None:
+    assert summary_text(value, limit) == reference_summary_text(value, limit)
+
+
+@pytest.mark.parametrize(
+    "confidence", [0.9, 1.0, 1, 0, 0.0, -0.0, -0.5, 1.5, 2, math.nan, math.inf, -math.inf, True]
+)
+def test_hit_clamps_and_builds_like_the_dataclass(confidence: float) -> None:
+    made = hit(["a", "b"], confidence, None, field="x")
+    expected = Hit(("a", "b"), max(0.0, min(1.0, confidence)), MappingProxyType({"field": "x"}))
+    assert made == expected
+    assert type(made.confidence) is type(expected.confidence)
+    assert math.copysign(1, made.confidence) == math.copysign(1, expected.confidence)
+    assert isinstance(made.slots, MappingProxyType)
+    with pytest.raises(AttributeError):
+        made.confidence = 0.5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("view_field", [None, "", AUTHORIZATION, PROXY_AUTHORIZATION])
+@pytest.mark.parametrize("status", [None, 200, 401, 407])
+def test_context_properties_agree_with_field(view_field: str | None, status: int | None) -> None:
+    ctx = context(status, view_field, proxy='Basic realm="p"')
+    field = view_field or (PROXY_AUTHORIZATION if status == 407 else AUTHORIZATION)
+    proxy = field == PROXY_AUTHORIZATION
+    assert ctx.field == field
+    assert ctx.for_proxy is proxy
+    assert ctx.status == status
+    assert ctx.refused is (status in (401, 407))
+    assert ctx.credentials is (ctx.proxy_authorization if proxy else ctx.authorization)
+    assert ctx.offered is (ctx.proxy if proxy else ctx.www)
+    assert ctx.challenge_field == (PROXY_AUTHENTICATE if proxy else WWW_AUTHENTICATE)
+
+
+def test_schemes_and_space_in_words() -> None:
+    ctx = context(www='Newauth, Basic realm="second", Basic realm="third", Digest')
+    assert schemes_text(ctx.www) == "Newauth or Basic or Digest"
+    assert schemes_text(ctx.www[:1]) == "Newauth"
+    assert schemes_text(()) == "no scheme"
+    assert space_text(ctx) == 'Newauth or Basic or Digest realm "second" at https://h.example:443'
+    assert space_text(context(www=None)) == "an unnamed scheme at https://h.example:443"
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "Mon, 01 Jan 2024 00:00:00 GMT",
+        "  Mon, 01 Jan 2024 00:00:00 GMT ",
+        "Mon, 01 Jan 2024 00:00:00 -0000",  # no zone: the capture's clock stands in
+        "Tue, 14 Nov 2023 22:13:20 +0100",
+        "junk",
+        "",
+    ],
+)
+def test_reference_time_reads_the_date_as_before(date: str) -> None:
+    for _ in range(2):  # the second answer comes from the cache
+        reference = context(response_headers=(("Date", date),)).reference_time()
+        expected = reference_date(date) if date else None
+        if expected is None:
+            assert reference == (
+                T0 + 0.05,
+                "the time of the capture (the response has no Date header)",
+            )
+        else:
+            assert reference == (expected, f"the response's Date ({date.strip()})")
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [0.0, 1_700_000_000.0, 1_700_000_000.9999999, -1.5, -62135596800.0, -30662668800.0,
+     253402300799.0, 253402300799.9999999, 1e20, -1e20],
+)  # fmt: skip
+def test_iso_is_strftime(seconds: float) -> None:
+    assert bearer_rules._iso(seconds) == reference_iso(seconds)
+
+
+@pytest.mark.parametrize(
+    "version", [None, "", "HTTP/1.1", "http/1.1", "HTTP/0.9", "HTTP/2.0", "HTTP/2", "h2", "HTTP/3"]
+)
+def test_http2_is_the_plain_test(version: str | None) -> None:
+    expected = bool(version) and not (version or "").upper().startswith(("HTTP/1", "HTTP/0"))
+    assert connection_rules._http2(version) is expected
+
+
+# -- the body scans ---------------------------------------------------------------------------
+
+LOCKOUT_BODIES = [
+    b"",
+    b"<h1>401 Unauthorized</h1>",
+    b"Your ACCOUNT Is Locked.",
+    b"you are LOCKED OUT",
+    b"x" * 2000 + b" Too Many Failed Login Attempts",
+    b"x" * 8185 + b"locked out",  # starts inside the scanned prefix, ends after it
+    b"x" * 8192 + b"locked out",
+    b"\xc0ACCOUNT HAS BEEN suspended\xff",
+    b"temporarily Blocked " * 100,
+    b"TOO MANY SIGN-IN TRIES",
+    b"Account   locked",
+]
+
+
+@pytest.mark.parametrize("body", LOCKOUT_BODIES)
+def test_lockout_wording_is_the_case_insensitive_regex(body: bytes) -> None:
+    for _ in range(2):  # the second answer comes from the cache
+        assert credential_rules._lockout_words(body[:8192]) == reference_lockout_words(body)
+
+
+WORDS = [b"account ", b"ACCOUNT ", b"is ", b"has been ", b"locked", b"LoCkEd", b" out", b"too ",
+         b"many ", b"failed ", b"login ", b"attempts", b"temporarily ", b"blocked", b"x", b"\xff",
+         b"\xe9", b" "]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(WORDS), max_size=12), st.integers(0, 1200))
+def test_lockout_wording_is_the_reference_on_any_body(words: list[bytes], pad: int) -> None:
+    body = b"z" * pad + b"".join(words)
+    assert credential_rules._lockout_words(body[:8192]) == reference_lockout_words(body)
+
+
+def test_lockout_wording_is_quoted_as_written() -> None:
+    verdict = Engine().observe(
+        exchange(
+            headers=[("Authorization", basic("alice", "pw"))],
+            response_headers=[("WWW-Authenticate", 'Basic realm="r"')],
+            body=b"x" * 3000 + b" Your Account Has Been LOCKED.",
+        )
+    )[0]
+    assert "the response body says 'Account Has Been LOCKED'" in evidence(
+        verdict.metadata, "lockout-suspected"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code"),
+    [
+        (401, b"<h1>401 - Unauthorized</h1>", None),
+        (401, b"HTTP Error 403.4 - Forbidden", None),  # another status's code
+        (401, b"HTTP Error 403.4 then 401.1 - Logon failed", "401.1"),
+        (403, b"HTTP Error 401.1 then 403.16", "403.16"),
+        (401, b" " * 16380 + b"401.1", None),  # cut off by the scanned prefix
+        (401, b" " * 16379 + b"401.1", "401.1"),
+        (401, b"w" * 16370 + b"401.1", None),  # no word boundary before the code
+    ],
+)
+def test_iis_substatus_only_for_a_code_of_this_status(
+    status: int, body: bytes, code: str | None
+) -> None:
+    verdicts = Analyzer().observe(
+        exchange(
+            status=status,
+            response_headers=[("WWW-Authenticate", "Negotiate"), ("Server", "Microsoft-IIS/10.0")],
+            body=body,
+        )
+    )
+    found = [
+        re.sub(r".*sub-status (\S+) .*", r"\1", d["evidence"][0])
+        for v in verdicts
+        for d in v.metadata["diagnoses"]
+        if d["id"] == "iis-substatus"
+    ]
+    assert found == ([code] if code else [])
+
+
+# -- token lifetimes --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("exp", [T0 - 3600, T0 - 86400 * 3.5, T0 - 1])
+def test_token_expired_names_both_times(exp: float) -> None:
+    ex: Exchange = exchange(
+        headers=[("Authorization", jwt_bearer(exp=int(exp), iat=int(exp) - 60))],
+        response_headers=[("WWW-Authenticate", 'Bearer realm="api"')],
+    )
+    verdict = Engine().observe(ex)[0]
+    assert "token-expired" in ids(verdict)
+    lines = evidence(verdict.metadata, "token-expired")
+    assert lines[0] == f"JWT exp = {reference_iso(int(exp))}"
+    assert lines[1].endswith(f": {reference_iso(T0 + 0.05)}")
