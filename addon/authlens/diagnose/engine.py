@@ -389,6 +389,15 @@ def _challenges(lines: tuple[str, ...], field: str) -> list[Challenge]:
 def _merge(diagnosis: Diagnosis, hits: list[Hit]) -> _Judged:
     """One diagnosis from several hits: the strongest hit's slots, all evidence, the
     worst severity, and the confidence that at least one hit is right (noisy-OR)."""
+    if len(hits) == 1:  # the usual case, the same result without the loops
+        only = hits[0]
+        return _Judged(
+            diagnosis,
+            only.severity or diagnosis.severity,
+            round(min(0.99, 1.0 - (1.0 - only.confidence)), 2),
+            tuple(dict.fromkeys(only.evidence)),
+            only.slots,
+        )
     best = max(hits, key=lambda h: h.confidence)
     severities = [h.severity or diagnosis.severity for h in hits]
     doubt = 1.0

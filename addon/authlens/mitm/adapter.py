@@ -25,7 +25,7 @@ import json
 import logging
 import re
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -371,15 +371,35 @@ def looks_imported_from_har(flow: http.HTTPFlow) -> bool:
 def _headers(headers: http.Headers) -> Headers:
     # Raw field order and casing, as on the wire; undecodable bytes survive as surrogates
     # (the grammar reports them), exactly like the CLI's stdin reader.
+    raw = headers.fields
+    try:
+        made = _HEADERS.get(raw)
+    except TypeError:  # unhashable: mitmproxy always gives a tuple of (bytes, bytes)
+        return _decoded(raw)
+    if made is None:
+        made = _decoded(raw)
+        if sum(len(name) + len(value) for name, value in raw) <= _MAX_CACHED_HEADERS:
+            if len(_HEADERS) >= _MAX_HEADER_BLOCKS:
+                _HEADERS.clear()  # crude but bounded; traffic soon refills it
+            _HEADERS[raw] = made
+    return made
+
+
+def _decoded(raw: Iterable[tuple[bytes, bytes]]) -> Headers:
     return Headers(
         tuple(
-            (
-                name.decode("utf-8", "surrogateescape"),
-                value.decode("utf-8", "surrogateescape"),
-            )
-            for name, value in headers.fields
+            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+            for name, value in raw
         )
     )
+
+
+# Raw header block -> its decoded Headers (immutable, so shared): a client repeats its
+# request headers and a server its refusals, and the lookup index built on the first
+# question is then shared too. Bounded by entries and by the size of each block.
+_HEADERS: dict[tuple[tuple[bytes, bytes], ...], Headers] = {}
+_MAX_HEADER_BLOCKS = 512
+_MAX_CACHED_HEADERS = 8192
 
 
 def _url(request: http.Request, is_connect: bool) -> str:
