@@ -378,3 +378,4 @@ def test_known_password_for_basic() -> None:
     )[0]
     assert "is not the known one" in _evidence(verdict.metadata, "credentials-rejected")
     assert ids(verdict) == ["credentials-rejected"]
+

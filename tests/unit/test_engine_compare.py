@@ -139,3 +139,15 @@ def test_waiting_refusals_are_bounded() -> None:
         analyzer.observe(ex(f"s{n}", SCRIPT, 403, url=f"https://app.example/x{n}"))
     engine = analyzer._engine
     assert len(engine._awaiting) == MAX_AWAITING
+
+
+def test_a_refused_script_with_a_very_long_query_is_compared_not_an_internal_error() -> None:
+    # parse_qsl's max_num_fields raised once a refusal met a baseline at its endpoint,
+    # and the engine then reported internal-error instead of the comparison.
+    url = URL + "?" + "&".join(f"k{n}=v" for n in range(300))  # past the old limit, 256
+    analyzer = Analyzer()
+    analyzer.observe(ex("b1", (*CHROME, SESSION), 200, url=url))
+    verdict = last(analyzer.observe(ex("s1", SCRIPT, 403, url=url, t=1)), "s1")
+    assert verdict is not None
+    assert verdict.metadata["diagnoses"][0]["id"] == MISSING_SESSION_COOKIE.id
+    assert verdict.metadata["comparison"]["baseline"] == "b1"
