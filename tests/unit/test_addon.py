@@ -555,3 +555,41 @@ def test_log_records_nobody_prints_are_not_made(
     quiet.setLevel(logging.INFO)
     cycle(tctx, a, flow_401())
     assert [r.levelno for r in made] == [logging.WARNING]
+
+
+def _hop(url: str, status: int, *, auth: str | None = None, location: str | None = None,
+         t: float = 0.0) -> http.HTTPFlow:  # fmt: skip
+    flow = tflow.tflow(resp=True)
+    flow.request.url = url
+    flow.request.headers.clear()
+    flow.request.headers["User-Agent"] = "python-requests/2.32.3"
+    if auth:
+        flow.request.headers["Authorization"] = auth
+    assert flow.response is not None
+    flow.response.status_code = status
+    flow.response.headers.clear()
+    if location:
+        flow.response.headers["Location"] = location
+    if status == 401:
+        flow.response.headers["WWW-Authenticate"] = 'Basic realm="c"'
+    flow.request.timestamp_start = 1_700_000_000.0 + t
+    flow.response.timestamp_end = 1_700_000_000.1 + t
+    return flow
+
+
+def test_credentials_dropped_over_a_two_hop_redirect_chain_are_found_live() -> None:
+    # The middle hop carries no credentials and is not about authentication: the addon
+    # must still hand it to the tracker, or the chain breaks (the engine alone found it).
+    auth = "Basic " + base64.b64encode(b"alice:pw").decode()
+    flows = [
+        _hop("https://a.example/x", 302, auth=auth, location="https://b.example/y"),
+        _hop("https://b.example/y", 302, location="https://c.example/z", t=1),
+        _hop("https://c.example/z", 401, t=2),
+    ]
+    addon = AuthLens()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon)
+        for flow in flows:
+            addon.response(flow)
+    assert (flows[2].comment or "").startswith("credentials-dropped-on-redirect: ")
+    assert "https://a.example:443" in (flows[2].comment or "")

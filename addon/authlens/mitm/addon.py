@@ -389,7 +389,13 @@ class AuthLens:
         exchange = adapter.exchange_from_flow(flow, source, made_by_proxy=made_by_proxy)
         # A plain 403 still goes to the analyzer: a browser let in there explains it.
         if not self.analyzer.is_relevant(exchange) and exchange.status != 403:
-            self._note(exchange)
+            status = exchange.status
+            if status is not None and 300 <= status < 400:
+                # A hop in a redirect chain: the tracker carries the credentials a client
+                # sent at the start over it (credentials-dropped-on-redirect).
+                self._apply(self.analyzer.observe(exchange), current=None)
+            else:
+                self._note(exchange)
             return
         self._track(flow)
         verdicts = list(self.analyzer.observe(exchange))
