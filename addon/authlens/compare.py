@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from authlens.credentials import decode_credentials
 from authlens.diagnose.catalogue import (
@@ -53,7 +53,7 @@ from authlens.diagnose.catalogue import (
 )
 from authlens.fingerprint import ClientProfile, profile_request
 from authlens.model import MAX_BODY_PREFIX, Exchange
-from authlens.pairing import PairingIndex, is_accepted, is_browser, is_refused, pair
+from authlens.pairing import PairingIndex, bounded_qsl, is_accepted, is_browser, is_refused, pair
 from authlens.secret import Secret, fingerprint
 
 if TYPE_CHECKING:
@@ -955,7 +955,7 @@ def _query(url: str) -> dict[str, str]:
     except ValueError:
         return {}
     out: dict[str, str] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_FIELDS * 4):
+    for key, value in bounded_qsl(query, MAX_FIELDS * 4):
         out.setdefault(key, value)
     return out
 
@@ -1010,7 +1010,7 @@ def _fields(body: bytes, content_type: str | None) -> tuple[dict[str, str], str 
     ctype = (content_type or "").split(";")[0].strip().lower()
     text = body[:MAX_BODY_PREFIX].decode("utf-8", "replace")
     if ctype == "application/x-www-form-urlencoded":
-        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS * 4)
+        pairs = bounded_qsl(text, MAX_FIELDS * 4)
         out: dict[str, str] = {}
         for key, value in pairs:
             out.setdefault(key, value)

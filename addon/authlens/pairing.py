@@ -146,12 +146,16 @@ def query_keys(url: str) -> frozenset[str]:
         query = urlsplit(url).query
     except ValueError:
         return frozenset()
-    # Only the first fields count: parse_qsl's own max_num_fields raises past its limit,
-    # which made a refusal with a long query an internal error.
-    limit = MAX_QUERY_KEYS * 4
-    fields = query.split("&", limit)[:limit]
-    pairs = parse_qsl("&".join(fields), keep_blank_values=True)
+    pairs = bounded_qsl(query, MAX_QUERY_KEYS * 4)
     return frozenset(k for k, _ in pairs[:MAX_QUERY_KEYS])
+
+
+def bounded_qsl(text: str, limit: int) -> list[tuple[str, str]]:
+    """``parse_qsl(text, keep_blank_values=True)`` of the first ``limit`` fields only.
+
+    parse_qsl's own ``max_num_fields`` raises past its limit instead, which turned a
+    refusal with a long query string into an internal error."""
+    return parse_qsl("&".join(text.split("&", limit)[:limit]), keep_blank_values=True)
 
 
 EndpointKey = tuple[str, str, str]

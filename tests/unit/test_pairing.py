@@ -145,3 +145,14 @@ def test_index_pairs_late_browsers_with_waiting_refusals() -> None:
     # Accepted scripts and refused browsers are neither baselines nor waiting refusals.
     assert index.observe(script(status=200, id="ok")) == []
     assert index.observe(exchange(API, id="br", headers=chrome_headers(), status=401)) == []
+
+
+def test_bounded_qsl_reads_the_first_fields_and_never_raises() -> None:
+    from urllib.parse import parse_qsl
+
+    from authlens.pairing import bounded_qsl
+
+    text = "&".join(f"k{n}=v{n}" for n in range(5000))
+    assert bounded_qsl(text, 256) == parse_qsl(text, keep_blank_values=True)[:256]
+    assert bounded_qsl("a=1&b=&c", 10) == [("a", "1"), ("b", ""), ("c", "")]
+    assert bounded_qsl("", 10) == []
