@@ -402,3 +402,23 @@ def run(
 
 def all_cases() -> list[Path]:
     return sorted(CASES.glob("*.json"))
+
+
+# A browser's and a script's request fields, for the browser-versus-script tests.
+CHROME_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+CHROME = (
+    ("User-Agent", CHROME_UA),
+    ("sec-ch-ua", '"Google Chrome";v="131", "Chromium";v="131", "Not_A Brand";v="24"'),
+    ("sec-ch-ua-mobile", "?0"),
+    ("sec-ch-ua-platform", '"Linux"'),
+    ("Accept", "application/json"),
+    ("Sec-Fetch-Site", "same-origin"),
+    ("Sec-Fetch-Mode", "cors"),
+    ("Sec-Fetch-Dest", "empty"),
+)
+SCRIPT = (("User-Agent", "python-requests/2.32.3"), ("Accept", "*/*"))
+COOKIE_VALUE = "q7Zr2LmN8xPw4KcT9vBd"
+SESSION = ("Cookie", f"sessionid={COOKIE_VALUE}")

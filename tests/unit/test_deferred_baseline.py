@@ -12,6 +12,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from diagnose_helpers import CHROME, SCRIPT, SESSION
 from mitmproxy import http
 from mitmproxy.flow import Error
 from mitmproxy.test import taddons, tflow, tutils
@@ -20,23 +21,6 @@ from authlens.mitm import adapter
 from authlens.mitm.addon import AuthLens
 from authlens.model import MAX_BODY_PREFIX
 from authlens.pairing import Deferred, PairingIndex, endpoint, endpoint_key
-
-CHROME = (
-    (
-        "User-Agent",
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-        "Chrome/131.0.0.0 Safari/537.36",
-    ),
-    ("sec-ch-ua", '"Google Chrome";v="131", "Chromium";v="131", "Not_A Brand";v="24"'),
-    ("sec-ch-ua-mobile", "?0"),
-    ("sec-ch-ua-platform", '"Linux"'),
-    ("Accept", "application/json"),
-    ("Sec-Fetch-Site", "same-origin"),
-    ("Sec-Fetch-Mode", "cors"),
-    ("Sec-Fetch-Dest", "empty"),
-)
-SCRIPT = (("User-Agent", "python-requests/2.32.3"), ("Accept", "*/*"))
-SESSION = ("Cookie", "sessionid=q7Zr2LmN8xPw4KcT9vBd")
 
 
 def make_flow(

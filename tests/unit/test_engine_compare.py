@@ -3,6 +3,8 @@ late baselines re-judge earlier refusals, and accept-everyone traffic stays quie
 
 from __future__ import annotations
 
+from diagnose_helpers import CHROME, SCRIPT, SESSION
+
 from authlens.diagnose.api import Analyzer, Verdict
 from authlens.diagnose.catalogue import (
     CLIENT_FINGERPRINT_REJECTED,
@@ -13,22 +15,6 @@ from authlens.diagnose.engine import MAX_AWAITING
 from authlens.model import Exchange, Headers, Request, Response
 
 URL = "https://app.example/api/me"
-CHROME = (
-    (
-        "User-Agent",
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-        "Chrome/131.0.0.0 Safari/537.36",
-    ),
-    ("sec-ch-ua", '"Google Chrome";v="131", "Chromium";v="131", "Not_A Brand";v="24"'),
-    ("sec-ch-ua-mobile", "?0"),
-    ("sec-ch-ua-platform", '"Linux"'),
-    ("Accept", "application/json"),
-    ("Sec-Fetch-Site", "same-origin"),
-    ("Sec-Fetch-Mode", "cors"),
-    ("Sec-Fetch-Dest", "empty"),
-)
-SCRIPT = (("User-Agent", "python-requests/2.32.3"), ("Accept", "*/*"))
-SESSION = ("Cookie", "sessionid=q7Zr2LmN8xPw4KcT9vBd")
 
 
 def ex(
