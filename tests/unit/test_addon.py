@@ -593,3 +593,41 @@ def test_credentials_dropped_over_a_two_hop_redirect_chain_are_found_live() -> N
             addon.response(flow)
     assert (flows[2].comment or "").startswith("credentials-dropped-on-redirect: ")
     assert "https://a.example:443" in (flows[2].comment or "")
+
+
+def test_revisions_decide_what_is_logged_and_rewritten(
+    ctx_addon: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A late verdict whose revision equals the last one applied is a repeat: no log line,
+    no rewrite, no update. A new revision is applied. The flow judged again by its own
+    hook is compared by content (its response may be new), so a repeat stays quiet."""
+    tctx, a, _ = ctx_addon
+    f = flow_401()
+    cycle(tctx, a, f)
+    first = verdict(f.id, "credentials-rejected", Severity.ERROR)
+
+    before = len(caplog.records)
+
+    def lines() -> int:
+        return len([r for r in caplog.records[before:] if r.name.startswith("authlens")])
+
+    def apply(v: Verdict, current: http.HTTPFlow | None) -> http.HTTPFlow | None:
+        return a._apply_one(v, current)
+
+    with caplog.at_level(logging.INFO, logger="authlens"):
+        revised = Verdict(f.id, first.metadata, "no-retry: explained", ":warning:", None, 7)
+        assert apply(revised, None) is f and f.comment == "no-retry: explained"
+        assert lines() == 1
+        # The same revision again, even with other content: taken as the repeat it claims.
+        f.comment = "edited by hand"
+        repeat = Verdict(f.id, first.metadata, "lockout: explained", ":warning:", None, 7)
+        assert apply(repeat, None) is None and f.comment == "edited by hand"
+        assert lines() == 1
+        newer = Verdict(f.id, first.metadata, "lockout: explained", MARKER_ERROR, None, 8)
+        assert apply(newer, None) is f and f.comment.endswith("lockout: explained")
+        assert lines() == 2
+        # Its own hook again, same revision: compared by what would be written.
+        assert apply(newer, f) is None and lines() == 2
+        changed = Verdict(f.id, first.metadata, "other: explained", MARKER_ERROR, None, 8)
+        apply(changed, f)
+        assert f.comment.endswith("other: explained") and lines() == 3

@@ -303,3 +303,22 @@ def test_token_expired_names_both_times(exp: float) -> None:
     lines = evidence(verdict.metadata, "token-expired")
     assert lines[0] == f"JWT exp = {reference_iso(int(exp))}"
     assert lines[1].endswith(f": {reference_iso(T0 + 0.05)}")
+
+
+# -- verdict revisions ---------------------------------------------------------------------
+
+
+def test_revision_tells_a_changed_verdict_from_a_repeat() -> None:
+    """Verdict.revision: equal for a repeat of one exchange's verdict, different as soon as
+    a re-judgement changes what would be written."""
+    analyzer = Analyzer(AnalyzerConfig(no_retry_after=30))
+    first = exchange(id="a", response_headers=[("WWW-Authenticate", 'Basic realm="r"')])
+    (verdict,) = analyzer.observe(first)
+    assert verdict.revision is not None
+    engine = analyzer._engine
+    again = engine.judge(engine._stored["a"])
+    assert again.revision == verdict.revision and again.metadata == verdict.metadata
+    retry = exchange(id="b", status=200, headers=[("Authorization", basic("u", "p"))], t=T0 + 1)
+    updated = [v for v in analyzer.observe(retry) if v.exchange_id == "a"]
+    assert updated and updated[0].revision != verdict.revision
+    assert updated[0].metadata["diagnoses"] != verdict.metadata["diagnoses"]

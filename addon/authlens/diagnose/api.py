@@ -33,6 +33,11 @@ class Verdict:
     :class:`authlens.secret.Secret` (fingerprints when printed); writers decide on raw
     output. ``comment`` is at most a few lines, one per diagnosis, top first, each
     starting with the diagnosis ID so ``~comment`` filters work.
+
+    ``revision`` lets a caller tell an updated verdict of an exchange from a repeat
+    without comparing the metadata: two verdicts built from one judged exchange (its
+    first judgement and later re-judgements) have equal revisions exactly when their
+    metadata, comment and marker are equal. None when the engine could not say cheaply.
     """
 
     exchange_id: str
@@ -40,6 +45,7 @@ class Verdict:
     comment: str
     marker: str
     severity: Severity | None
+    revision: int | None = None
 
 
 class Analyzer:

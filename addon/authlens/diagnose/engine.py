@@ -456,16 +456,20 @@ def _rank(judged: list[_Judged]) -> list[_Judged]:
 def _verdict(context: Context, judged: list[_Judged]) -> Verdict:
     diagnoses: list[dict[str, Any]] = []
     lines: list[str] = []
+    # What a re-judgement can change, for Verdict.revision: the rest of the metadata comes
+    # from the exchange and its decoded fields, which a stored context keeps.
+    changeable: list[tuple[Any, ...]] = []
     for j in judged:
         try:
             headline, explanation, fix = _rendered(j.diagnosis, j.slots)
         except (KeyError, ValueError, IndexError) as exc:  # a template bug
             j = _merge(INTERNAL_ERROR, [_error_hit(j.diagnosis, exc)])
             headline, explanation, fix = (_one_line(t) for t in j.diagnosis.render(j.slots))
+        severity = str(j.severity)
         diagnoses.append(
             {
                 "id": j.diagnosis.id,
-                "severity": str(j.severity),
+                "severity": severity,
                 "title": j.diagnosis.title,
                 "explanation": explanation,
                 "fix": fix,
@@ -474,16 +478,21 @@ def _verdict(context: Context, judged: list[_Judged]) -> Verdict:
                 "references": list(j.diagnosis.references),
             }
         )
+        changeable.append((j.diagnosis.id, severity, explanation, fix, j.evidence, j.confidence))
         if len(lines) < MAX_COMMENT_LINES:
             lines.append(f"{j.diagnosis.id}: {headline}")
     worst = max((j.severity for j in judged), key=lambda s: s.rank, default=None)
     metadata = _metadata(context, diagnoses)
+    comment = "\n".join(lines)
+    marker = _MARKERS[worst] if worst is not None else ""
     return Verdict(
         exchange_id=context.exchange.id,
         metadata=metadata,
-        comment="\n".join(lines),
-        marker=_MARKERS[worst] if worst is not None else "",
+        comment=comment,
+        marker=marker,
         severity=worst,
+        # A comparison is not hashed here (rare live; the caller compares the metadata).
+        revision=hash((comment, marker, tuple(changeable))) if context.comparison is None else None,
     )
 
 

@@ -121,7 +121,7 @@ class Annotation:
 class _Tracked:
     ref: weakref.ref[http.HTTPFlow]
     label: str  # "401 GET http://host:port/path" for log lines ("" when none print); no query
-    digest: int = 0  # hash of the last annotation applied, to log only changes
+    digest: int = 0  # of the last annotation applied (its revision or content): log only changes
 
 
 class AuthLens:
@@ -486,12 +486,31 @@ class AuthLens:
             # mitmdump -q without -w, for a flow it has let go: no flow, file or log line
             # to write the annotation on.
             return None
-        annotation = make_annotation(verdict, redact=self._redact)
         # Re-judged flows may come out the same: then nothing is logged or rewritten.
-        digest = _digest(annotation)
+        annotation: Annotation | None = None
+        if verdict.revision is not None and (is_late or not entry.digest):
+            # The stored exchange judged again (or its first verdict): the engine's
+            # revision tells a repeat before anything is built. Redaction is the one
+            # thing outside it that changes what is written.
+            digest = hash((verdict.revision, self._redact))
+        else:
+            # No revision, or the flow judged again by its own hook (a replayed flow has a
+            # new response): compare what would be written.
+            annotation = make_annotation(verdict, redact=self._redact)
+            digest = _digest(annotation)
+            if (
+                current is not None
+                and not is_late
+                and entry.digest
+                and not _merged(current, annotation)[2]
+            ):
+                entry.digest = digest  # the flow already carries exactly this
+                return None
         if digest == entry.digest:
             return None
         entry.digest = digest
+        if annotation is None:
+            annotation = make_annotation(verdict, redact=self._redact)
         if saving:
             self._late[verdict.exchange_id] = annotation
             self._late.move_to_end(verdict.exchange_id)
@@ -546,6 +565,16 @@ def write_annotation(flow: http.HTTPFlow, annotation: Annotation) -> bool:
     metadata) is replaced, never duplicated. A marker the user set (anything but
     authlens' three) is kept.
     """
+    comment, marked, changed = _merged(flow, annotation)
+    flow.comment = comment
+    flow.marked = marked
+    flow.metadata[METADATA_KEY] = annotation.metadata
+    return changed
+
+
+def _merged(flow: http.HTTPFlow, annotation: Annotation) -> tuple[str, str, bool]:
+    """The comment and marker ``flow`` gets from ``annotation``, and whether anything of
+    the flow changes (see :func:`write_annotation`)."""
     previous = flow.metadata.get(METADATA_KEY)
     old_block = previous.get(COMMENT_KEY) if isinstance(previous, dict) else None
     user = flow.comment or ""
@@ -559,10 +588,7 @@ def write_annotation(flow: http.HTTPFlow, annotation: Annotation) -> bool:
     if not marked or marked in OUR_MARKERS:
         marked = annotation.marker
     changed = comment != flow.comment or marked != flow.marked or previous != annotation.metadata
-    flow.comment = comment
-    flow.marked = marked
-    flow.metadata[METADATA_KEY] = annotation.metadata
-    return changed
+    return comment, marked, changed
 
 
 def patch_flow_file(path: Path, annotations: Mapping[str, Annotation]) -> int:
