@@ -305,6 +305,38 @@ def test_token_expired_names_both_times(exp: float) -> None:
     assert lines[1].endswith(f": {reference_iso(T0 + 0.05)}")
 
 
+# -- verdict texts ------------------------------------------------------------------------
+
+
+_SLOT_TEXT = st.text(alphabet=st.sampled_from(list("ab {}\n\t §")), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_verdict_texts_are_the_collapsed_rendering(data: st.DataObject) -> None:
+    """Texts remembered per template and the values it uses are what rendering the whole
+    diagnosis and collapsing it gave, asked once or again with other values elsewhere."""
+    from authlens.diagnose import engine
+    from authlens.diagnose.catalogue import CATALOGUE
+
+    diagnosis = data.draw(st.sampled_from(CATALOGUE))
+    for _ in range(2):
+        slots = {name: data.draw(_SLOT_TEXT) for name in sorted(diagnosis.slots())}
+        expected = tuple(" ".join(t.split()) for t in diagnosis.render(slots))
+        assert engine._rendered(diagnosis, slots) == expected
+        assert engine._rendered(diagnosis, MappingProxyType(slots)) == expected
+
+
+def test_every_catalogue_text_is_remembered_per_template() -> None:
+    from authlens.diagnose import engine
+    from authlens.diagnose.catalogue import CATALOGUE
+
+    assert set(engine._TEMPLATES) == {d.id for d in CATALOGUE}
+    diagnosis = CATALOGUE[0]
+    with pytest.raises(KeyError):  # a missing slot fails as format_map did
+        engine._rendered(diagnosis, {})
+
+
 # -- verdict revisions ---------------------------------------------------------------------
 
 

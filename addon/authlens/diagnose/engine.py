@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import string
 from collections import OrderedDict, deque
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from authlens.challenge import PROXY_AUTHENTICATE, WWW_AUTHENTICATE, Challenge, parse_challenges
 from authlens.client import UNKNOWN as CLIENT_UNKNOWN
@@ -70,7 +71,7 @@ MAX_COMMENT_LINES = 3
 
 # Fails at import time when a catalogue ID has no detector or two.
 DETECTORS: Mapping[Diagnosis, Detector] = registry()
-_ORDER = {d: i for i, d in enumerate(CATALOGUE)}
+_ORDER_BY_ID = {d.id: i for i, d in enumerate(CATALOGUE)}
 _SLOTS = {d: d.slots() for d in CATALOGUE}
 _MARKERS = {
     Severity.ERROR: MARKER_ERROR,
@@ -112,8 +113,9 @@ def is_relevant(exchange: Exchange) -> bool:
     return False
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Judged:
+class _Judged(NamedTuple):
+    # A tuple, not a frozen dataclass: two or three are made per judged exchange, and a
+    # frozen dataclass sets each field through object.__setattr__.
     diagnosis: Diagnosis
     severity: Severity
     confidence: float
@@ -419,26 +421,31 @@ _DEMOTING_CONFIDENCE = 0.5
 
 def _supersede(judged: list[_Judged]) -> list[_Judged]:
     """Drop what a more specific diagnosis supersedes; demote what it explains."""
+    if len(judged) < 2:  # nothing else to supersede or demote (the usual case)
+        return judged
     # Only a diagnosis that is itself kept may supersede another: two passes settle
-    # chains such as refused-by-mitmproxy > proxy-auth-required > no-retry.
-    first = {d for j in judged for d in SUPERSEDES.get(j.diagnosis, frozenset())}
-    dropped: set[Diagnosis] = {
-        d for j in judged if j.diagnosis not in first for d in SUPERSEDES.get(j.diagnosis, ())
+    # chains such as refused-by-mitmproxy > proxy-auth-required > no-retry. By ID: a
+    # diagnosis hashes in Python, its ID in C.
+    first = {d for j in judged for d in _SUPERSEDES_IDS.get(j.diagnosis.id, ())}
+    dropped: set[str] = {
+        d
+        for j in judged
+        if j.diagnosis.id not in first
+        for d in _SUPERSEDES_IDS.get(j.diagnosis.id, ())
     }
-    demoted_by: dict[Diagnosis, list[str]] = {}
+    demoted_by: dict[str, list[str]] = {}
     for j in judged:
         if j.severity is Severity.ERROR and j.confidence >= _DEMOTING_CONFIDENCE:
             # Only a confident, error-level cause explains the refusal away.
-            for other in DEMOTES.get(j.diagnosis, frozenset()):
+            for other in _DEMOTES_IDS.get(j.diagnosis.id, ()):
                 demoted_by.setdefault(other, []).append(j.diagnosis.id)
     out: list[_Judged] = []
     for j in judged:
-        if j.diagnosis in dropped:
+        if j.diagnosis.id in dropped:
             continue
-        causes = demoted_by.get(j.diagnosis)
+        causes = demoted_by.get(j.diagnosis.id)
         if causes:
-            j = dataclasses.replace(
-                j,
+            j = j._replace(
                 confidence=round(j.confidence * _DEMOTED_FACTOR, 2),
                 evidence=(
                     *j.evidence,
@@ -449,8 +456,16 @@ def _supersede(judged: list[_Judged]) -> list[_Judged]:
     return out
 
 
+_SUPERSEDES_IDS = {d.id: frozenset(o.id for o in others) for d, others in SUPERSEDES.items()}
+_DEMOTES_IDS = {d.id: frozenset(o.id for o in others) for d, others in DEMOTES.items()}
+
+
 def _rank(judged: list[_Judged]) -> list[_Judged]:
-    return sorted(judged, key=lambda j: (-j.severity.rank, -j.confidence, _ORDER[j.diagnosis]))
+    if len(judged) < 2:
+        return judged
+    return sorted(
+        judged, key=lambda j: (-j.severity.rank, -j.confidence, _ORDER_BY_ID[j.diagnosis.id])
+    )
 
 
 def _verdict(context: Context, judged: list[_Judged]) -> Verdict:
@@ -520,27 +535,57 @@ def _metadata(context: Context, diagnoses: list[dict[str, Any]]) -> dict[str, An
 def _rendered(diagnosis: Diagnosis, slots: Mapping[str, str]) -> tuple[str, str, str]:
     """The diagnosis' (headline, explanation, fix) for ``slots``, each on one line.
 
-    Re-judged and repeated refusals fill the same templates with the same slots again:
-    the texts are remembered (bounded by entries; slot values are short).
+    Re-judged and repeated refusals fill the same templates with the same values again,
+    and a slot that names a flow changes only the templates that use it (the fix rarely
+    does): each text is remembered by its template and the values of the slots it uses
+    (bounded by entries; slot values are short).
     """
-    key = (diagnosis, tuple(slots.items()))
-    try:
-        texts = _RENDERED.get(key)
-        cacheable = True
-    except TypeError:  # an unhashable slot value: render it, remember nothing
-        texts, cacheable = None, False
-    if texts is None:
+    parts = _TEMPLATES.get(diagnosis.id)
+    if parts is None or parts[0] is not diagnosis:  # not a catalogue entry (tests)
         headline, explanation, fix = diagnosis.render(slots)
-        texts = (_one_line(headline), _one_line(explanation), _one_line(fix))
-        if cacheable:
-            if len(_RENDERED) >= _MAX_RENDERED:
-                _RENDERED.clear()
-            _RENDERED[key] = texts
-    return texts
+        return _one_line(headline), _one_line(explanation), _one_line(fix)
+    return _text(parts[1], slots), _text(parts[2], slots), _text(parts[3], slots)
 
 
-_RENDERED: dict[tuple[Diagnosis, tuple[tuple[str, str], ...]], tuple[str, str, str]] = {}
-_MAX_RENDERED = 1024
+def _text(part: tuple[str, tuple[str, ...]], slots: Mapping[str, str]) -> str:
+    template, names = part
+    try:
+        key = (template, tuple([slots[name] for name in names]))  # KeyError: as format_map
+        text = _RENDERED.get(key)
+    except TypeError:  # an unhashable slot value: render it, remember nothing
+        return _one_line(template.format_map(slots))
+    if text is None:
+        text = _one_line(template.format_map(slots))
+        if len(_RENDERED) >= _MAX_RENDERED:
+            _RENDERED.clear()
+        _RENDERED[key] = text
+    return text
+
+
+def _template_part(template: str) -> tuple[str, tuple[str, ...]] | None:
+    """The template and the names of the slots it uses, when it uses them plainly."""
+    names: list[str] = []
+    for _, name, _, _ in string.Formatter().parse(template):
+        if name is None:
+            continue
+        if not name.isidentifier():  # "{0}", "{a.b}", "{a[0]}": not a plain slot
+            return None
+        names.append(name)
+    return template, tuple(dict.fromkeys(names))
+
+
+def _catalogue_templates() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for d in CATALOGUE:
+        parts = [_template_part(t) for t in (d.headline, d.explanation, d.fix)]
+        if all(part is not None for part in parts):
+            out[d.id] = (d, *parts)
+    return out
+
+
+_TEMPLATES = _catalogue_templates()
+_RENDERED: dict[tuple[str, tuple[str, ...]], str] = {}
+_MAX_RENDERED = 2048
 
 
 def _one_line(text: str) -> str:
