@@ -179,9 +179,10 @@ class DigestRef:
     matched_by: str  # "nonce" (the client used its nonce) or "realm" / "latest"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HandshakeView:
-    """What the tracker knows about one exchange: read-only input for the detectors."""
+    """What the tracker knows about one exchange: read-only input for the detectors (not
+    frozen only because one is built per judgement; a new view replaces an old one)."""
 
     kind: LegKind = LegKind.OTHER
     field: str | None = None
@@ -466,7 +467,7 @@ class _Conversation:
     legs: list[ConnLeg]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Observation:
     """The view of the observed exchange, and earlier exchanges whose view changed."""
 

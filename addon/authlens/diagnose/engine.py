@@ -349,8 +349,13 @@ def _may_be_baseline(exchange: Exchange) -> bool:
     return "cookie" in headers or (headers.get("user-agent") or "").startswith("Mozilla/")
 
 
+_NOTHING_HIDDEN: frozenset[str] = frozenset()
+
+
 def _unknown_fields(exchange: Exchange) -> frozenset[str]:
     """Auth fields whose value the capture hides: listed as sanitized, or blank in a HAR."""
+    if not exchange.sanitized and exchange.source != "har":
+        return _NOTHING_HIDDEN  # live traffic and flow files hide nothing
     unknown = {name.lower() for name in exchange.sanitized}
     if exchange.source == "har":
         for name, value in exchange.request.headers:

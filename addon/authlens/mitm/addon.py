@@ -107,7 +107,7 @@ with contextlib.suppress(ImportError):
     import authlens.diagnose.engine  # noqa: F401
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Annotation:
     """What one verdict writes on a flow: the comment block, marker and JSON metadata."""
 
@@ -344,14 +344,12 @@ class AuthLens:
     # --- hooks ------------------------------------------------------------------------------
 
     def _request_hook(self, flow: http.HTTPFlow) -> None:
-        # Runs after mitmproxy's own addons and before the request goes upstream.
-        self._guard("request", self._note_origin, flow)
-
-    def _note_origin(self, flow: http.HTTPFlow) -> None:
-        # Only live traffic: a flow loaded from a file (`-r`) replays its hooks with the
+        # Runs after mitmproxy's own addons and before the request goes upstream, on every
+        # live flow: the usual case (no response yet) costs one attribute test. Only live
+        # traffic counts: a flow loaded from a file (`-r`) replays its hooks with the
         # recorded response already in place, which says nothing about who made it.
-        if flow.live and flow.response is not None:
-            self._made_by_proxy.add(flow)
+        if flow.response is not None and flow.live:
+            self._guard("request", self._made_by_proxy.add, flow)
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._guard("response", self._judge, flow)

@@ -83,9 +83,11 @@ def hit(
     return made
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Context:
-    """Everything a detector may read about one exchange. Nothing in it is mutable."""
+    """Everything a detector may read about one exchange. Detectors only read it; it is
+    not frozen because one is built per judgement, and a frozen dataclass sets each field
+    through ``object.__setattr__`` (the engine makes a new one rather than change one)."""
 
     exchange: Exchange
     www: tuple[Challenge, ...]
