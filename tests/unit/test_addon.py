@@ -631,3 +631,29 @@ def test_revisions_decide_what_is_logged_and_rewritten(
         changed = Verdict(f.id, first.metadata, "other: explained", MARKER_ERROR, None, 8)
         apply(changed, f)
         assert f.comment.endswith("other: explained") and lines() == 3
+
+
+def test_annotations_share_the_parts_the_engine_shares() -> None:
+    """Flows refused alike carry one converted copy of the decoded parts, and every
+    annotation is still exactly the JSON round trip of its verdict."""
+    from diagnose_helpers import T0, basic, exchange
+
+    from authlens.diagnose import Analyzer
+    from authlens.report import jsonout
+
+    analyzer = Analyzer(AnalyzerConfig())
+    fields = [("WWW-Authenticate", 'Basic realm="r", charset="UTF-8"'), ("Server", "s")]
+    sent = [("Authorization", basic("u", CANARY))]
+    verdicts = [
+        analyzer.observe(exchange(id=i, headers=sent, response_headers=fields, t=T0 + n))[0]
+        for n, i in enumerate(("a", "b"))
+    ]
+    for redact in (True, False):
+        one, two = (addon_module.make_annotation(v, redact=redact) for v in verdicts)
+        for key in ("client", "refused_by", "credentials"):
+            assert one.metadata[key] is two.metadata[key]
+        assert one.metadata["challenges"][0] is two.metadata["challenges"][0]
+        for verdict, annotation in zip(verdicts, (one, two), strict=True):
+            expected = json.loads(jsonout.dumps(verdict.metadata, redact=redact, clean=True))
+            assert annotation.metadata == {**expected, "comment": annotation.block}
+        assert (CANARY in json.dumps(one.metadata)) is not redact

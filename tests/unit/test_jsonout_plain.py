@@ -89,3 +89,32 @@ def test_clean_text_remembers_a_bounded_number_of_texts() -> None:
     assert long_text not in jsonout._CLEANED
     assert jsonout.clean_text("RFC 9110 §11.6.1") == "RFC 9110 §11.6.1"
     assert jsonout._CLEANED["RFC 9110 §11.6.1"] == "RFC 9110 §11.6.1"
+
+
+def test_plain_shared_is_plain_made_once_per_object() -> None:
+    """A container that never changes is converted once per object and redaction mode; the
+    result is shared. Anything else is converted as plain() converts it."""
+    part = {"user": "alice", "password": Secret("Pa55"), "list": ("a", 1)}
+    first = jsonout.plain_shared(part)
+    assert first == jsonout.plain(part)
+    assert jsonout.plain_shared(part) is first
+    raw = jsonout.plain_shared(part, redact=False)
+    assert raw == jsonout.plain(part, redact=False) and raw["password"] == "Pa55"
+    assert raw is not first and jsonout.plain_shared(part, redact=False) is raw
+    other = dict(part)
+    assert jsonout.plain_shared(other) == first and jsonout.plain_shared(other) is not first
+    assert jsonout.plain_shared(("t", "u")) == ["t", "u"]
+    assert jsonout.plain_shared("caf\udcff") == "caf\\xff"
+
+
+def test_plain_shared_is_bounded() -> None:
+    jsonout._SHARED.clear()
+    parts = [{"n": i} for i in range(jsonout._MAX_SHARED * 2 + 5)]
+    for part in parts:
+        assert jsonout.plain_shared(part) == part
+        assert len(jsonout._SHARED) <= jsonout._MAX_SHARED
+
+
+def test_plain_key_is_what_plain_writes() -> None:
+    for key in ("a", "caf\u00e9", "\udcff", 1, 2.5, True, None):
+        assert jsonout.plain_key(key) == next(iter(jsonout.plain({key: 0})))

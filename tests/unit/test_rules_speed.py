@@ -354,3 +354,20 @@ def test_revision_tells_a_changed_verdict_from_a_repeat() -> None:
     updated = [v for v in analyzer.observe(retry) if v.exchange_id == "a"]
     assert updated and updated[0].revision != verdict.revision
     assert updated[0].metadata["diagnoses"] != verdict.metadata["diagnoses"]
+
+
+def test_verdicts_share_the_metadata_of_a_decoded_part() -> None:
+    """The client, refused-by, challenge and credentials metadata is made once per decoded
+    object: two refusals with the same fields share it, and it is what to_json() says."""
+    analyzer = Analyzer(AnalyzerConfig())
+    fields = [("WWW-Authenticate", 'Basic realm="r"'), ("Server", "s")]
+    sent = [("Authorization", basic("u", "p"))]
+    (one,) = analyzer.observe(exchange(id="a", headers=sent, response_headers=fields))
+    (two,) = analyzer.observe(exchange(id="b", headers=sent, response_headers=fields, t=T0 + 1))
+    for key in ("client", "refused_by", "credentials"):
+        assert one.metadata[key] is two.metadata[key]
+    assert one.metadata["challenges"][0] is two.metadata["challenges"][0]
+    context = analyzer._engine._stored.get("b") or analyzer._engine._awaiting["b"]
+    assert two.metadata["client"] == context.client.to_json()
+    assert two.metadata["challenges"] == [c.to_json() for c in context.challenges]
+    assert two.metadata["credentials"]["summary"] == dict(context.authorization.summary)

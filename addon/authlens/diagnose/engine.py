@@ -520,21 +520,34 @@ def _metadata(context: Context, diagnoses: list[dict[str, Any]]) -> dict[str, An
     credentials = context.credentials or context.authorization or context.proxy_authorization
     return {
         "version": METADATA_VERSION,
-        "client": context.client.to_json(),
-        "refused_by": context.refused_by.to_json(),
-        "challenges": [c.to_json() for c in context.challenges],
-        "credentials": (
-            {
-                "field": credentials.field,
-                "scheme": credentials.scheme,
-                "summary": dict(credentials.summary),  # a copy: callers may edit theirs
-            }
-            if credentials is not None
-            else None
-        ),
+        "client": _json_of(context.client),
+        "refused_by": _json_of(context.refused_by),
+        "challenges": [_json_of(c) for c in context.challenges],
+        "credentials": _json_of(credentials) if credentials is not None else None,
         "diagnoses": diagnoses,
         "comparison": context.comparison.to_json() if context.comparison is not None else None,
     }
+
+
+def _json_of(part: ClientInfo | RefusedBy | Challenge | Credentials) -> dict[str, Any]:
+    """The metadata of a decoded part, made once per object and shared by every verdict
+    that has it (the classifiers and decoders return the same object for the same input).
+    Shared, so read-only: writers copy it (:func:`authlens.report.jsonout.plain`)."""
+    entry = _JSON.get(id(part))
+    if entry is not None and entry[0] is part:
+        return entry[1]
+    if isinstance(part, Credentials):
+        made = {"field": part.field, "scheme": part.scheme, "summary": dict(part.summary)}
+    else:
+        made = part.to_json()
+    if len(_JSON) >= _MAX_JSON:
+        _JSON.clear()  # crude but bounded; traffic soon refills it
+    _JSON[id(part)] = (part, made)  # the part is kept, so its id is not reused meanwhile
+    return made
+
+
+_JSON: dict[int, tuple[object, dict[str, Any]]] = {}
+_MAX_JSON = 1024
 
 
 def _rendered(diagnosis: Diagnosis, slots: Mapping[str, str]) -> tuple[str, str, str]:

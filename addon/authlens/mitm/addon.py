@@ -541,13 +541,28 @@ def make_annotation(verdict: Verdict, *, redact: bool = True) -> Annotation:
     surrogates) are visible escapes, or the flow could not be saved (tnetstring encodes
     strings as UTF-8). The comment is always redacted.
     """
-    metadata = jsonout.plain(verdict.metadata, redact=redact)
-    if not isinstance(metadata, dict):
+    source = verdict.metadata
+    if not isinstance(source, dict):
         raise TypeError("verdict metadata is not a JSON object")
+    metadata: dict[str, Any] = {}
+    for key, value in source.items():
+        if key in _SHARED_PARTS:
+            # What the engine made once per decoded part: converted once, and shared
+            # between flows (flow metadata is read, never edited in place).
+            if type(value) is list:
+                value = [jsonout.plain_shared(item, redact=redact) for item in value]
+            else:
+                value = jsonout.plain_shared(value, redact=redact)
+        else:
+            value = jsonout.plain(value, redact=redact)
+        metadata[jsonout.plain_key(key)] = value
     block = jsonout.clean_text(str.__str__(verdict.comment).strip("\n"))
     metadata[COMMENT_KEY] = block
     marker = jsonout.clean_text(str.__str__(verdict.marker))
     return Annotation(block, marker, metadata, verdict.severity)
+
+
+_SHARED_PARTS = frozenset({"client", "refused_by", "challenges", "credentials"})
 
 
 def _digest(annotation: Annotation) -> int:

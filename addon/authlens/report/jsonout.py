@@ -69,6 +69,34 @@ def plain(value: Any, *, redact: bool = True) -> Any:
     return _plain(value, redact)
 
 
+def plain_shared(value: Any, *, redact: bool = True) -> Any:
+    """:func:`plain` of a container that never changes once made (the engine shares the
+    metadata of a decoded part between verdicts): remembered per object, and the same
+    result is returned each time, shared, so read-only. Bounded."""
+    if type(value) is not dict and type(value) is not list:
+        return _plain(value, redact)
+    key = (id(value), redact)
+    entry = _SHARED.get(key)
+    if entry is not None and entry[0] is value:
+        return entry[1]
+    made = _plain(value, redact)
+    if len(_SHARED) >= _MAX_SHARED:
+        _SHARED.clear()
+    _SHARED[key] = (value, made)  # the source is kept, so its id is not reused meanwhile
+    return made
+
+
+_SHARED: dict[tuple[int, bool], tuple[Any, Any]] = {}
+_MAX_SHARED = 1024
+
+
+def plain_key(key: Any) -> str:
+    """A mapping key as :func:`plain` writes it (json turns non-string keys into text)."""
+    if type(key) is str and key.isascii():
+        return key
+    return _plain_key(key)
+
+
 def _plain(value: Any, redact: bool) -> Any:
     # Containers hold mostly ASCII strings and small numbers: those are handled inline,
     # without a call per value (a metadata dict has about a hundred of them).
