@@ -5,6 +5,12 @@ mitmproxy's reader); tests build it directly. Unknown is not absent: ``None`` in
 typed ``X | None`` means *the capture cannot tell* (a HAR has no connection identity, no
 raw header order from some browsers), while an empty value means *known to be empty*.
 Diagnoses must say "cannot judge" on unknown rather than treat it as fine.
+
+Nothing changes a model object once it is built (a new one is made instead), but
+:class:`Request`, :class:`Response`, :class:`Connection` and :class:`Exchange` are not
+frozen dataclasses: the live addon builds five per refused flow, and a frozen dataclass
+sets every field through ``object.__setattr__``, which cost more than the rest of the
+adapter.
 """
 
 from __future__ import annotations
@@ -82,7 +88,7 @@ SENSITIVE_HEADERS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Request:
     method: str
     url: str
@@ -147,7 +153,7 @@ _MAX_URL_PARTS = 2048
 _MAX_CACHED_URL = 2048
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Response:
     status_code: int
     reason: str = ""
@@ -160,7 +166,7 @@ class Response:
     generated_by_proxy: bool | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Connection:
     """One side's connection. ``id`` None: the capture has no connection identity (HAR)."""
 
@@ -173,7 +179,7 @@ class Connection:
     sni: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Exchange:
     """One request and its response (or error), with where it travelled.
 
