@@ -25,7 +25,7 @@ class AnalyzerConfig:
     known_credentials: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Verdict:
     """What to write on one flow. Returned again, complete, whenever it changes.
 
@@ -38,6 +38,9 @@ class Verdict:
     without comparing the metadata: two verdicts built from one judged exchange (its
     first judgement and later re-judgements) have equal revisions exactly when their
     metadata, comment and marker are equal. None when the engine could not say cheaply.
+
+    Read-only for callers (not frozen only because one is built per judgement, and a
+    frozen dataclass sets every field through ``object.__setattr__``).
     """
 
     exchange_id: str
