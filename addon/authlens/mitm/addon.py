@@ -539,7 +539,9 @@ def make_annotation(verdict: Verdict, *, redact: bool = True) -> Annotation:
     as plain values (:func:`~authlens.report.jsonout.plain`): tnetstring can save them,
     secrets are fingerprints unless ``redact`` is False, and undecodable header bytes (lone
     surrogates) are visible escapes, or the flow could not be saved (tnetstring encodes
-    strings as UTF-8). The comment is always redacted.
+    strings as UTF-8). The comment is always redacted. The parts that come from decoded
+    fields (client, refused_by, challenges, credentials) are converted once and shared by
+    the flows that have them: flow metadata is to be read, not edited in place.
     """
     source = verdict.metadata
     if not isinstance(source, dict):
