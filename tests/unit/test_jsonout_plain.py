@@ -75,22 +75,6 @@ def test_plain_refuses_what_json_refuses(bad: Any) -> None:
         _round_trip({"x": bad}, True)
 
 
-def test_clean_text_remembers_a_bounded_number_of_texts() -> None:
-    """Cleaned non-ASCII texts are remembered (the catalogue's come back on every verdict),
-    short ones only, and never more than the cap: a stream of distinct texts with lone
-    surrogates (undecodable header bytes) cannot grow it."""
-    jsonout._CLEANED.clear()
-    for i in range(jsonout._MAX_CLEANED * 3):
-        text = f"user \udcff{i} §"
-        assert jsonout.clean_text(text) == f"user \\xff{i} §"
-        assert len(jsonout._CLEANED) <= jsonout._MAX_CLEANED
-    long_text = "§" + "\udcfe" * (jsonout._MAX_CLEANED_LENGTH + 1)
-    assert jsonout.clean_text(long_text) == "§" + "\\xfe" * (jsonout._MAX_CLEANED_LENGTH + 1)
-    assert long_text not in jsonout._CLEANED
-    assert jsonout.clean_text("RFC 9110 §11.6.1") == "RFC 9110 §11.6.1"
-    assert jsonout._CLEANED["RFC 9110 §11.6.1"] == "RFC 9110 §11.6.1"
-
-
 def test_plain_shared_is_plain_made_once_per_object() -> None:
     """A container that never changes is converted once per object and redaction mode; the
     result is shared. Anything else is converted as plain() converts it."""

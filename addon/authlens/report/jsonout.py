@@ -25,22 +25,7 @@ def clean_text(text: str) -> str:
     """``text`` with every lone surrogate replaced by a visible escape (see above)."""
     if text.isascii():
         return text
-    # Non-ASCII text is mostly the catalogue's ("§", "…") and the same objects each time:
-    # their cleaned form is remembered rather than scanned with the regex again. Bounded
-    # by entries and by the length of what is kept.
-    cleaned = _CLEANED.get(text)
-    if cleaned is None:
-        cleaned = _SURROGATE.sub(_escape_surrogate, text)
-        if len(text) <= _MAX_CLEANED_LENGTH:
-            if len(_CLEANED) >= _MAX_CLEANED:
-                _CLEANED.clear()
-            _CLEANED[text] = cleaned
-    return cleaned
-
-
-_CLEANED: dict[str, str] = {}
-_MAX_CLEANED = 1024
-_MAX_CLEANED_LENGTH = 4096
+    return _SURROGATE.sub(_escape_surrogate, text)
 
 
 def dumps(value: Any, *, redact: bool = True, indent: int | None = 2, clean: bool = False) -> str:
