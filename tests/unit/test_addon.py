@@ -653,6 +653,7 @@ def test_annotations_share_the_parts_the_engine_shares() -> None:
         for key in ("client", "refused_by", "credentials"):
             assert one.metadata[key] is two.metadata[key]
         assert one.metadata["challenges"][0] is two.metadata["challenges"][0]
+        assert one.metadata["diagnoses"][0] is two.metadata["diagnoses"][0]
         for verdict, annotation in zip(verdicts, (one, two), strict=True):
             expected = json.loads(jsonout.dumps(verdict.metadata, redact=redact, clean=True))
             assert annotation.metadata == {**expected, "comment": annotation.block}

@@ -371,3 +371,50 @@ def test_verdicts_share_the_metadata_of_a_decoded_part() -> None:
     assert two.metadata["client"] == context.client.to_json()
     assert two.metadata["challenges"] == [c.to_json() for c in context.challenges]
     assert two.metadata["credentials"]["summary"] == dict(context.authorization.summary)
+
+
+def test_repeated_refusals_share_their_diagnosis_entries() -> None:
+    """A diagnosis entry is made once per distinct content: a repeated refusal's entries
+    are the same objects, and a changed one (another user) gets its own."""
+    analyzer = Analyzer(AnalyzerConfig())
+    fields = [("WWW-Authenticate", 'Basic realm="r"'), ("Server", "s")]
+    one_user = [("Authorization", basic("u", "p"))]
+    other_user = [("Authorization", basic("v", "p"))]
+    (one,) = analyzer.observe(exchange(id="a", headers=one_user, response_headers=fields))
+    (two,) = analyzer.observe(exchange(id="b", headers=one_user, response_headers=fields, t=T0 + 1))
+    (three,) = analyzer.observe(
+        exchange(id="c", headers=other_user, response_headers=fields, t=T0 + 2)
+    )
+    assert one.metadata["diagnoses"] and one.metadata["diagnoses"][0] is two.metadata["diagnoses"][0]
+    assert three.metadata["diagnoses"][0] is not one.metadata["diagnoses"][0]
+    assert "'v'" in " ".join(three.metadata["diagnoses"][0]["evidence"])
+
+
+def test_diagnosis_entries_holding_a_secret_are_never_shared() -> None:
+    """Evidence may carry a Secret, which equals its fingerprint as a string but writes its
+    raw value in raw mode: such an entry is made anew, never taken for a plain one."""
+    from authlens.diagnose import engine
+    from authlens.diagnose.catalogue import CATALOGUE
+    from authlens.report import jsonout
+    from authlens.secret import Secret
+
+    diagnosis = CATALOGUE[0]
+    secret = Secret("hunter2")
+    plain_key = (diagnosis.id, "error", "e", "f", (str.__str__(secret),), 0.9)
+    secret_key = (diagnosis.id, "error", "e", "f", (secret,), 0.9)
+    plain_entry = engine._entry(diagnosis, plain_key)
+    assert engine._entry(diagnosis, plain_key) is plain_entry
+    secret_entry = engine._entry(diagnosis, secret_key)
+    assert secret_entry is not plain_entry
+    assert jsonout.plain(secret_entry, redact=False)["evidence"] == ["hunter2"]
+    assert jsonout.plain(plain_entry, redact=False)["evidence"] == [str.__str__(secret)]
+    assert engine._entry(diagnosis, secret_key) is not secret_entry
+
+
+def test_diagnosis_entries_stay_bounded() -> None:
+    from authlens.diagnose import engine
+    from authlens.diagnose.catalogue import CATALOGUE
+
+    for i in range(engine._MAX_ENTRIES + 50):
+        engine._entry(CATALOGUE[0], (CATALOGUE[0].id, "error", "e", "f", (str(i),), 0.9))
+    assert len(engine._ENTRIES) <= engine._MAX_ENTRIES

@@ -32,8 +32,10 @@ class Verdict:
     ``metadata`` is the DESIGN.md §3 ``authlens`` dict; secrets in it are
     :class:`authlens.secret.Secret` (fingerprints when printed); writers decide on raw
     output. Its client, refused_by, challenges and credentials parts are shared by the
-    verdicts of exchanges with the same decoded fields: read them, copy to change them. ``comment`` is at most a few lines, one per diagnosis, top first, each
-    starting with the diagnosis ID so ``~comment`` filters work.
+    verdicts of exchanges with the same decoded fields, and each entry of ``diagnoses``
+    by the verdicts with an equal entry: read them, copy to change them. ``comment`` is
+    at most a few lines, one per diagnosis, top first, each starting with the diagnosis
+    ID so ``~comment`` filters work.
 
     ``revision`` lets a caller tell an updated verdict of an exchange from a repeat
     without comparing the metadata: two verdicts built from one judged exchange (its

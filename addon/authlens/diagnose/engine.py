@@ -486,19 +486,9 @@ def _verdict(context: Context, judged: list[_Judged]) -> Verdict:
             j = _merge(INTERNAL_ERROR, [_error_hit(j.diagnosis, exc)])
             headline, explanation, fix = (_one_line(t) for t in j.diagnosis.render(j.slots))
         severity = str(j.severity)
-        diagnoses.append(
-            {
-                "id": j.diagnosis.id,
-                "severity": severity,
-                "title": j.diagnosis.title,
-                "explanation": explanation,
-                "fix": fix,
-                "evidence": list(j.evidence),
-                "confidence": j.confidence,
-                "references": list(j.diagnosis.references),
-            }
-        )
-        changeable.append((j.diagnosis.id, severity, explanation, fix, j.evidence, j.confidence))
+        key = (j.diagnosis.id, severity, explanation, fix, j.evidence, j.confidence)
+        diagnoses.append(_entry(j.diagnosis, key))
+        changeable.append(key)
         if len(lines) < MAX_COMMENT_LINES:
             lines.append(f"{j.diagnosis.id}: {headline}")
     worst = max((j.severity for j in judged), key=lambda s: s.rank, default=None)
@@ -514,6 +504,39 @@ def _verdict(context: Context, judged: list[_Judged]) -> Verdict:
         # A comparison is not hashed here (rare live; the caller compares the metadata).
         revision=hash((comment, marker, tuple(changeable))) if context.comparison is None else None,
     )
+
+
+def _entry(diagnosis: Diagnosis, key: tuple[Any, ...]) -> dict[str, Any]:
+    """The metadata entry of one diagnosis. A repeated refusal has the same entries: each
+    is made once per distinct content and shared by the verdicts that have it, so
+    read-only, like :func:`_json_of`'s (bounded; the writers copy it)."""
+    _, severity, explanation, fix, evidence, confidence = key
+    # Only plain text is remembered: a Secret in the evidence equals its fingerprint as a
+    # string (so it would find a plain entry), but writes its raw value in raw mode.
+    plain_text = all(type(item) is str for item in evidence)
+    if plain_text:
+        remembered = _ENTRIES.get(key)
+        if remembered is not None and remembered[0] is diagnosis:
+            return remembered[1]
+    made = {
+        "id": diagnosis.id,
+        "severity": severity,
+        "title": diagnosis.title,
+        "explanation": explanation,
+        "fix": fix,
+        "evidence": list(evidence),
+        "confidence": confidence,
+        "references": list(diagnosis.references),
+    }
+    if plain_text:
+        if len(_ENTRIES) >= _MAX_ENTRIES:
+            _ENTRIES.clear()  # crude but bounded; traffic soon refills it
+        _ENTRIES[key] = (diagnosis, made)  # the diagnosis is kept: its identity is checked
+    return made
+
+
+_ENTRIES: dict[tuple[Any, ...], tuple[Diagnosis, dict[str, Any]]] = {}
+_MAX_ENTRIES = 1024
 
 
 def _metadata(context: Context, diagnoses: list[dict[str, Any]]) -> dict[str, Any]:

@@ -159,7 +159,7 @@ def exchange_from_flow(
         source = SOURCE_HAR
     is_har = source == SOURCE_HAR
     request = flow.request
-    is_connect = request.method.upper() == "CONNECT"
+    method, url, http_version, is_connect = _request_line(request)
 
     req_headers = _headers(request.headers)
     restored = _restored_proxyauth(flow, req_headers)
@@ -167,11 +167,11 @@ def exchange_from_flow(
         req_headers = Headers((*req_headers.fields, restored))
 
     exchange_request = Request(
-        method=request.method,
-        url=_url(request, is_connect),
-        http_version=request.http_version,
+        method=method,
+        url=url,
+        http_version=http_version,
         headers=req_headers,
-        body=_body_prefix(request),
+        body=_body_prefix(request, req_headers),
         body_size=_body_size(request),
     )
 
@@ -183,12 +183,13 @@ def exchange_from_flow(
             # Browsers export aborted or blocked requests with status 0: there was no answer.
             error = error or "no response recorded (HAR status 0)"
         else:
+            resp_headers = _headers(response.headers)
             exchange_response = Response(
                 status_code=response.status_code,
                 reason=_har_status_text(har_info) or response.reason,
-                http_version=response.http_version,
-                headers=_headers(response.headers),
-                body=_body_prefix(response),
+                http_version=_version(response.data.http_version),
+                headers=resp_headers,
+                body=_body_prefix(response, resp_headers),
                 body_size=_body_size(response),
                 generated_by_proxy=None
                 if is_har
@@ -402,6 +403,39 @@ _MAX_HEADER_BLOCKS = 512
 _MAX_CACHED_HEADERS = 8192
 
 
+def _request_line(request: http.Request) -> tuple[str, str, str, bool]:
+    """(method, URL, HTTP version, is CONNECT) of ``request``, remembered per raw request
+    line: mitmproxy decodes and joins them anew on each access, and a client repeats its
+    requests."""
+    data = request.data
+    raw = (data.method, data.scheme, data.host, data.port, data.path, data.authority)
+    line = _REQUEST_LINES.get(raw)
+    if line is None:
+        method = request.method
+        is_connect = method.upper() == "CONNECT"
+        line = (method, _url(request, is_connect), is_connect)
+        if len(data.path) <= _MAX_CACHED_PATH:
+            if len(_REQUEST_LINES) >= _MAX_REQUEST_LINES:
+                _REQUEST_LINES.clear()  # crude but bounded; traffic soon refills it
+            _REQUEST_LINES[raw] = line
+    return line[0], line[1], _version(data.http_version), line[2]
+
+
+def _version(raw: bytes) -> str:
+    version = _VERSIONS.get(raw)
+    if version is None:
+        version = raw.decode("utf-8", "surrogateescape")
+        if len(_VERSIONS) < 16:  # "HTTP/1.1", "HTTP/2.0", ...: a handful at most
+            _VERSIONS[raw] = version
+    return version
+
+
+_REQUEST_LINES: dict[tuple[bytes, bytes, str, int, bytes, bytes], tuple[str, str, bool]] = {}
+_MAX_REQUEST_LINES = 1024
+_MAX_CACHED_PATH = 2048
+_VERSIONS: dict[bytes, str] = {}
+
+
 def _url(request: http.Request, is_connect: bool) -> str:
     if is_connect or request.first_line_format == "authority":
         # A CONNECT target is an authority, not a URL; "//host:port" (a network-path
@@ -414,12 +448,13 @@ def _url(request: http.Request, is_connect: bool) -> str:
         return f"{request.scheme}://{request.host}:{request.port}{request.path}"
 
 
-def _body_prefix(message: http.Message) -> bytes | None:
-    """At most MAX_BODY_PREFIX bytes of the decoded body; the raw bytes if decoding fails."""
+def _body_prefix(message: http.Message, headers: Headers) -> bytes | None:
+    """At most MAX_BODY_PREFIX bytes of the decoded body; the raw bytes if decoding fails.
+    ``headers`` are the message's, decoded (their lookup index is shared between flows)."""
     raw = message.raw_content
     if raw is None:
         return None  # streamed without storing: unknown, not empty
-    if not _has_field(message.headers.fields, _CONTENT_ENCODING):
+    if "content-encoding" not in headers:
         return bytes(raw[:MAX_BODY_PREFIX])  # nothing to decode (the usual case)
     try:
         content = message.get_content(strict=False)
@@ -461,14 +496,43 @@ def _alpn(value: bytes | None) -> str | None:
 
 def _client_connection(flow: http.HTTPFlow) -> Connection:
     conn = flow.client_conn
-    return Connection(
-        id=conn.id,
-        tls=conn.tls_established,
-        alpn=_alpn(conn.alpn),
-        peer=_address(conn.peername),
-        sni=conn.sni,
-        tls_fingerprint=_text_or_none(flow.metadata.get(TLS_FINGERPRINT_KEY)),
-    )
+    fingerprint = _text_or_none(flow.metadata.get(TLS_FINGERPRINT_KEY))
+    tls = conn.tls_established
+    key = (conn.id, tls, conn.alpn, conn.peername, conn.sni, fingerprint)
+    made = _remembered_connection(key)
+    if made is None:
+        made = Connection(
+            id=conn.id,
+            tls=tls,
+            alpn=_alpn(conn.alpn),
+            peer=_address(conn.peername),
+            sni=conn.sni,
+            tls_fingerprint=fingerprint,
+        )
+        _remember_connection(key, made)
+    return made
+
+
+def _remembered_connection(key: tuple[Any, ...]) -> Connection | None:
+    try:
+        return _CONNECTIONS.get(key)
+    except TypeError:  # an odd, unhashable address: build it every time
+        return None
+
+
+def _remember_connection(key: tuple[Any, ...], made: Connection) -> None:
+    try:
+        if len(_CONNECTIONS) >= _MAX_CONNECTIONS:
+            _CONNECTIONS.clear()  # crude but bounded; live connections soon refill it
+        _CONNECTIONS[key] = made
+    except TypeError:
+        pass
+
+
+# What a connection looked like -> its model (immutable, so shared): every flow on a
+# connection has the same one. Keyed by every value the model is made of.
+_CONNECTIONS: dict[tuple[Any, ...], Connection] = {}
+_MAX_CONNECTIONS = 1024
 
 
 def _text_or_none(value: Any) -> str | None:
@@ -477,13 +541,19 @@ def _text_or_none(value: Any) -> str | None:
 
 def _server_connection(flow: http.HTTPFlow) -> Connection:
     conn = flow.server_conn
-    return Connection(
-        id=conn.id,
-        tls=conn.tls_established if conn.timestamp_start is not None else None,
-        alpn=_alpn(conn.alpn),
-        peer=_address(conn.peername) or _address(conn.address),
-        sni=conn.sni,
-    )
+    tls = conn.tls_established if conn.timestamp_start is not None else None
+    key = ("server", conn.id, tls, conn.alpn, conn.peername, conn.address, conn.sni)
+    made = _remembered_connection(key)
+    if made is None:
+        made = Connection(
+            id=conn.id,
+            tls=tls,
+            alpn=_alpn(conn.alpn),
+            peer=_address(conn.peername) or _address(conn.address),
+            sni=conn.sni,
+        )
+        _remember_connection(key, made)
+    return made
 
 
 def _mode(flow: http.HTTPFlow) -> str | None:

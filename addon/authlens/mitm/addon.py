@@ -540,8 +540,9 @@ def make_annotation(verdict: Verdict, *, redact: bool = True) -> Annotation:
     secrets are fingerprints unless ``redact`` is False, and undecodable header bytes (lone
     surrogates) are visible escapes, or the flow could not be saved (tnetstring encodes
     strings as UTF-8). The comment is always redacted. The parts that come from decoded
-    fields (client, refused_by, challenges, credentials) are converted once and shared by
-    the flows that have them: flow metadata is to be read, not edited in place.
+    fields (client, refused_by, challenges, credentials) and the diagnosis entries, which
+    the engine shares between verdicts, are converted once and shared by the flows that
+    have them: flow metadata is to be read, not edited in place.
     """
     source = verdict.metadata
     if not isinstance(source, dict):
@@ -549,8 +550,8 @@ def make_annotation(verdict: Verdict, *, redact: bool = True) -> Annotation:
     metadata: dict[str, Any] = {}
     for key, value in source.items():
         if key in _SHARED_PARTS:
-            # What the engine made once per decoded part: converted once, and shared
-            # between flows (flow metadata is read, never edited in place).
+            # What the engine made once per decoded part or distinct diagnosis: converted
+            # once, and shared between flows (flow metadata is read, never edited in place).
             if type(value) is list:
                 value = [jsonout.plain_shared(item, redact=redact) for item in value]
             else:
@@ -564,7 +565,7 @@ def make_annotation(verdict: Verdict, *, redact: bool = True) -> Annotation:
     return Annotation(block, marker, metadata, verdict.severity)
 
 
-_SHARED_PARTS = frozenset({"client", "refused_by", "challenges", "credentials"})
+_SHARED_PARTS = frozenset({"client", "refused_by", "challenges", "credentials", "diagnoses"})
 
 
 def _digest(annotation: Annotation) -> int:
