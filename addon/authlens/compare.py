@@ -34,7 +34,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -913,28 +913,59 @@ CSRF_FIELD_NAME = re.compile(
 
 
 def _query_diffs(browser: Exchange, automated: Exchange) -> list[Difference]:
-    bq = _query(browser.request.url)
-    aq = _query(automated.request.url)
+    return _field_diffs(
+        QUERY,
+        QUERY,
+        _query(browser.request.url),
+        _query(automated.request.url),
+        _query_category,
+        (CAT_CSRF, CAT_SECRET_QUERY),
+    )
+
+
+def _query_category(key: str) -> tuple[str, tuple[float, float, float]]:
+    """A query parameter's category and its weights when missing, different, extra."""
+    if CSRF_FIELD_NAME.match(key):
+        return CAT_CSRF, (0.85, 0.3, 0.05)
+    if SECRET_FIELD_NAME.match(key):
+        return CAT_SECRET_QUERY, (0.7, 0.4, 0.1)
+    if key in _CACHE_BUSTERS:
+        return CAT_QUERY, (0.02, 0.01, 0.01)
+    return CAT_QUERY, (0.35, 0.1, 0.1)
+
+
+def _body_category(key: str) -> tuple[str, tuple[float, float, float]]:
+    """A body field's category and its weights when missing, different, extra."""
+    if CSRF_FIELD_NAME.match(key):
+        return CAT_CSRF, (0.88, 0.3, 0.05)
+    if SECRET_FIELD_NAME.match(key):
+        return CAT_CREDENTIALS, (0.6, 0.3, 0.1)
+    return CAT_BODY, (0.3, 0.05, 0.1)
+
+
+def _field_diffs(
+    where: str,
+    target: str,
+    browser: Mapping[str, str],
+    automated: Mapping[str, str],
+    categorize: Callable[[str], tuple[str, tuple[float, float, float]]],
+    secret_categories: tuple[str, ...],
+) -> list[Difference]:
+    """The differences between two sets of named fields (query parameters, form or JSON
+    body fields), browser's order first; values of secret categories are never shown."""
     out: list[Difference] = []
-    for key in [*bq, *(k for k in aq if k not in bq)]:
-        bv, av = bq.get(key), aq.get(key)
+    for key in [*browser, *(k for k in automated if k not in browser)]:
+        bv, av = browser.get(key), automated.get(key)
         if bv == av:
             continue
-        if CSRF_FIELD_NAME.match(key):
-            category, weights = CAT_CSRF, (0.85, 0.3, 0.05)
-        elif SECRET_FIELD_NAME.match(key):
-            category, weights = CAT_SECRET_QUERY, (0.7, 0.4, 0.1)
-        elif key in _CACHE_BUSTERS:
-            category, weights = CAT_QUERY, (0.02, 0.01, 0.01)
-        else:
-            category, weights = CAT_QUERY, (0.35, 0.1, 0.1)
+        category, weights = categorize(key)
         change = MISSING if av is None else EXTRA if bv is None else DIFFERS
         base = weights[(MISSING, DIFFERS, EXTRA).index(change)]
-        secret = category in (CAT_CSRF, CAT_SECRET_QUERY)
-        patch = Patch(QUERY, key, _secret_or(bv, secret), secret=secret)
+        secret = category in secret_categories
+        patch = Patch(target, key, _secret_or(bv, secret), secret=secret)
         out.append(
             _diff(
-                QUERY,
+                where,
                 key,
                 _shown_value(bv, secret),
                 _shown_value(av, secret),
@@ -974,35 +1005,7 @@ def _body_diffs(browser: Exchange, automated: Exchange) -> list[Difference]:
             )
         return out
     target = "form" if bkind == "form" else "json"
-    for key in [*bform, *(k for k in aform if k not in bform)]:
-        bv, av = bform.get(key), aform.get(key)
-        if bv == av:
-            continue
-        if CSRF_FIELD_NAME.match(key):
-            category, weights = CAT_CSRF, (0.88, 0.3, 0.05)
-        elif SECRET_FIELD_NAME.match(key):
-            category, weights = CAT_CREDENTIALS, (0.6, 0.3, 0.1)
-        else:
-            category, weights = CAT_BODY, (0.3, 0.05, 0.1)
-        change = MISSING if av is None else EXTRA if bv is None else DIFFERS
-        base = weights[(MISSING, DIFFERS, EXTRA).index(change)]
-        secret = category in (CAT_CSRF, CAT_CREDENTIALS)
-        patch = Patch(target, key, _secret_or(bv, secret), secret=secret)
-        out.append(
-            _diff(
-                BODY,
-                key,
-                _shown_value(bv, secret),
-                _shown_value(av, secret),
-                change,
-                category,
-                base,
-                patch,
-            )
-        )
-        if len(out) >= MAX_FIELDS:
-            break
-    return out
+    return _field_diffs(BODY, target, bform, aform, _body_category, (CAT_CSRF, CAT_CREDENTIALS))
 
 
 def _fields(body: bytes, content_type: str | None) -> tuple[dict[str, str], str | None]:
