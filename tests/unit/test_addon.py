@@ -373,6 +373,24 @@ def test_internal_errors_are_contained_and_quiet(
     assert f.comment == ""
 
 
+@pytest.mark.parametrize("redact", [True, False])
+def test_internal_error_details_quote_traffic_only_in_raw_mode(
+    ctx_addon: Any, caplog: pytest.LogCaptureFixture, redact: bool
+) -> None:
+    """The debug record of an internal error has the frames for a bug report; the
+    exception's message, which may quote traffic, only when raw output was asked for."""
+    tctx, a, made = ctx_addon
+    tctx.configure(a, authlens_redact=redact)
+    made[-1].fail = True
+    with caplog.at_level(logging.DEBUG, logger="authlens"):
+        cycle(tctx, a, flow_401())
+    details = [r for r in caplog.records if "internal error details" in r.getMessage()]
+    assert len(details) == 1
+    text = caplog.text
+    assert "RuntimeError" in text and "test_addon.py" in text  # the frames are there
+    assert (CANARY in text) is not redact
+
+
 def test_one_log_line_per_diagnosis_without_secrets(
     ctx_addon: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

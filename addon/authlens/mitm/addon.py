@@ -33,6 +33,7 @@ import os
 import sys
 import tempfile
 import time
+import traceback
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -450,7 +451,7 @@ class AuthLens:
             try:
                 flow = self._apply_one(verdict, current)
             except Exception:
-                _internal_error("verdict")
+                _internal_error("verdict", raw=not self._redact)
                 continue
             if flow is not None and flow is not current:
                 updated.append(flow)
@@ -526,7 +527,7 @@ class AuthLens:
         except exceptions.OptionsError:
             raise
         except Exception:
-            _internal_error(hook)
+            _internal_error(hook, raw=not self._redact)
 
 
 # --- pure helpers (tested without a mitmproxy context) -------------------------------------
@@ -706,9 +707,10 @@ def _someone_prints(level: int) -> bool:
     return False
 
 
-def _internal_error(hook: str) -> None:
-    # The exception text may quote traffic (a header value): keep it out of the normal log;
-    # the traceback with it goes to debug level for bug reports.
+def _internal_error(hook: str, *, raw: bool = False) -> None:
+    # The exception text may quote traffic (a header value, a token): it is never in the
+    # error line, and at debug level only when the user asked for raw output
+    # (authlens_redact=false); otherwise the debug record has the frames without it.
     exc = sys.exc_info()[1]
     tb = exc.__traceback__ if exc is not None else None
     where = ""
@@ -722,7 +724,15 @@ def _internal_error(hook: str) -> None:
         type(exc).__name__ if exc is not None else "?",
         where,
     )
-    logger.debug("authlens: internal error details", exc_info=True)
+    if raw:
+        logger.debug("authlens: internal error details", exc_info=True)
+    elif exc is not None:
+        logger.debug(
+            "authlens: internal error details (%s; its message is withheld because it may "
+            "quote traffic, set authlens_redact=false to include it):\n%s",
+            type(exc).__name__,
+            "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
+        )
 
 
 __all__: Sequence[str] = [
