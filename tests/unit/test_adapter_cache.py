@@ -116,3 +116,10 @@ def test_connection_cache_stays_bounded() -> None:
     for _ in range(adapter._MAX_CONNECTIONS + 50):
         adapter.exchange_from_flow(tflow.tflow(resp=True))  # a new connection each time
     assert len(adapter._CONNECTIONS) <= adapter._MAX_CONNECTIONS
+
+
+def test_an_unhashable_address_is_modelled_without_the_cache() -> None:
+    flow = tflow.tflow(resp=True)
+    flow.client_conn.peername = ["192.0.2.7", 5123]  # type: ignore[assignment]
+    for _ in range(2):
+        assert adapter.exchange_from_flow(flow).client.peer == "192.0.2.7:5123"

@@ -497,63 +497,50 @@ def _alpn(value: bytes | None) -> str | None:
 def _client_connection(flow: http.HTTPFlow) -> Connection:
     conn = flow.client_conn
     fingerprint = _text_or_none(flow.metadata.get(TLS_FINGERPRINT_KEY))
-    tls = conn.tls_established
-    key = (conn.id, tls, conn.alpn, conn.peername, conn.sni, fingerprint)
-    made = _remembered_connection(key)
+    return _connection(conn, conn.tls_established, (conn.peername,), fingerprint)
+
+
+def _server_connection(flow: http.HTTPFlow) -> Connection:
+    conn = flow.server_conn
+    tls = conn.tls_established if conn.timestamp_start is not None else None
+    return _connection(conn, tls, (conn.peername, conn.address), None)
+
+
+def _connection(
+    conn: Any, tls: bool | None, addresses: tuple[Any, ...], fingerprint: str | None
+) -> Connection:
+    """The model of ``conn``, its peer the first of ``addresses`` that is known. Every
+    flow on a connection gets the same one (immutable, so shared): remembered by every
+    value it is made of, bounded."""
+    key = (conn.id, tls, conn.alpn, addresses, conn.sni, fingerprint)
+    try:
+        made = _CONNECTIONS.get(key)
+        hashable = True
+    except TypeError:  # an odd, unhashable address: build it every time
+        made, hashable = None, False
     if made is None:
         made = Connection(
             id=conn.id,
             tls=tls,
             alpn=_alpn(conn.alpn),
-            peer=_address(conn.peername),
+            peer=next((text for text in map(_address, addresses) if text), None),
             sni=conn.sni,
             tls_fingerprint=fingerprint,
         )
-        _remember_connection(key, made)
+        if hashable:
+            if len(_CONNECTIONS) >= _MAX_CONNECTIONS:
+                _CONNECTIONS.clear()  # crude but bounded; live connections soon refill it
+            _CONNECTIONS[key] = made
     return made
 
 
-def _remembered_connection(key: tuple[Any, ...]) -> Connection | None:
-    try:
-        return _CONNECTIONS.get(key)
-    except TypeError:  # an odd, unhashable address: build it every time
-        return None
-
-
-def _remember_connection(key: tuple[Any, ...], made: Connection) -> None:
-    try:
-        if len(_CONNECTIONS) >= _MAX_CONNECTIONS:
-            _CONNECTIONS.clear()  # crude but bounded; live connections soon refill it
-        _CONNECTIONS[key] = made
-    except TypeError:
-        pass
-
-
-# What a connection looked like -> its model (immutable, so shared): every flow on a
-# connection has the same one. Keyed by every value the model is made of.
+# What a connection looked like -> its model. Client and server keys differ in length.
 _CONNECTIONS: dict[tuple[Any, ...], Connection] = {}
 _MAX_CONNECTIONS = 1024
 
 
 def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _server_connection(flow: http.HTTPFlow) -> Connection:
-    conn = flow.server_conn
-    tls = conn.tls_established if conn.timestamp_start is not None else None
-    key = ("server", conn.id, tls, conn.alpn, conn.peername, conn.address, conn.sni)
-    made = _remembered_connection(key)
-    if made is None:
-        made = Connection(
-            id=conn.id,
-            tls=tls,
-            alpn=_alpn(conn.alpn),
-            peer=_address(conn.peername) or _address(conn.address),
-            sni=conn.sni,
-        )
-        _remember_connection(key, made)
-    return made
 
 
 def _mode(flow: http.HTTPFlow) -> str | None:
