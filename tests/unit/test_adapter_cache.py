@@ -88,9 +88,15 @@ def test_request_lines_cache_stays_bounded_and_skips_long_paths() -> None:
         adapter.exchange_from_flow(flow)
     assert len(adapter._REQUEST_LINES) <= adapter._MAX_REQUEST_LINES
     long = tflow.tflow(resp=True)
-    long.request.path = "/" + "a" * adapter._MAX_CACHED_PATH
+    long.request.path = "/" + "a" * adapter._MAX_CACHED_TARGET
     assert adapter.exchange_from_flow(long).request.url.endswith("a" * 100)
-    assert not any(len(key[4]) > adapter._MAX_CACHED_PATH for key in adapter._REQUEST_LINES)
+    huge_host = tflow.tflow(resp=True)
+    huge_host.request.host = "h" * adapter._MAX_CACHED_TARGET + ".example"
+    assert "h" * 100 in adapter.exchange_from_flow(huge_host).request.url
+    assert not any(
+        len(key[4]) + len(key[2]) + len(key[5]) > adapter._MAX_CACHED_TARGET
+        for key in adapter._REQUEST_LINES
+    )
 
 
 def test_flows_on_one_connection_share_its_model() -> None:

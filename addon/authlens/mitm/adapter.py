@@ -414,7 +414,8 @@ def _request_line(request: http.Request) -> tuple[str, str, str, bool]:
         method = request.method
         is_connect = method.upper() == "CONNECT"
         line = (method, _url(request, is_connect), is_connect)
-        if len(data.path) <= _MAX_CACHED_PATH:
+        # Only short targets are kept: every part of the key counts, a hostile Host too.
+        if len(data.path) + len(data.host) + len(data.authority) <= _MAX_CACHED_TARGET:
             if len(_REQUEST_LINES) >= _MAX_REQUEST_LINES:
                 _REQUEST_LINES.clear()  # crude but bounded; traffic soon refills it
             _REQUEST_LINES[raw] = line
@@ -432,7 +433,7 @@ def _version(raw: bytes) -> str:
 
 _REQUEST_LINES: dict[tuple[bytes, bytes, str, int, bytes, bytes], tuple[str, str, bool]] = {}
 _MAX_REQUEST_LINES = 1024
-_MAX_CACHED_PATH = 2048
+_MAX_CACHED_TARGET = 2048
 _VERSIONS: dict[bytes, str] = {}
 
 
