@@ -53,7 +53,7 @@ from __future__ import annotations
 import functools
 import heapq
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
@@ -520,8 +520,8 @@ class Tracker:
     def observe(
         self,
         exchange: Exchange,
-        www: list[Challenge],
-        proxy: list[Challenge],
+        www: Sequence[Challenge],
+        proxy: Sequence[Challenge],
         authorization: Credentials | None,
         proxy_authorization: Credentials | None,
         unknown_fields: frozenset[str] = frozenset(),
@@ -739,7 +739,7 @@ class Tracker:
         return None
 
     def _remember_digest(
-        self, client: str, exchange: Exchange, challenges: list[Challenge], field_name: str
+        self, client: str, exchange: Exchange, challenges: Sequence[Challenge], field_name: str
     ) -> None:
         if not challenges:
             return
@@ -762,7 +762,7 @@ class Tracker:
         exchange: Exchange,
         field_name: str | None,
         credentials: Credentials,
-        challenges: list[Challenge],
+        challenges: Sequence[Challenge],
     ) -> tuple[ConnLeg, ...]:
         message = _remembered(credentials, message_kind)
         response = exchange.response

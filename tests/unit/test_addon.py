@@ -652,8 +652,9 @@ def test_revisions_decide_what_is_logged_and_rewritten(
 
 
 def test_annotations_share_the_parts_the_engine_shares() -> None:
-    """Flows refused alike carry one converted copy of the decoded parts, and every
-    annotation is still exactly the JSON round trip of its verdict."""
+    """Flows refused alike carry one converted copy of the decoded parts (once a part came
+    back: one converted for a single flow is not kept), and every annotation is still
+    exactly the JSON round trip of its verdict."""
     from diagnose_helpers import T0, basic, exchange
 
     from authlens.diagnose import Analyzer
@@ -664,15 +665,16 @@ def test_annotations_share_the_parts_the_engine_shares() -> None:
     sent = [("Authorization", basic("u", CANARY))]
     verdicts = [
         analyzer.observe(exchange(id=i, headers=sent, response_headers=fields, t=T0 + n))[0]
-        for n, i in enumerate(("a", "b"))
+        for n, i in enumerate(("a", "b", "c", "d"))
     ]
     for redact in (True, False):
-        one, two = (addon_module.make_annotation(v, redact=redact) for v in verdicts)
+        annotations = [addon_module.make_annotation(v, redact=redact) for v in verdicts]
+        third, fourth = annotations[2:]
         for key in ("client", "refused_by", "credentials"):
-            assert one.metadata[key] is two.metadata[key]
-        assert one.metadata["challenges"][0] is two.metadata["challenges"][0]
-        assert one.metadata["diagnoses"][0] is two.metadata["diagnoses"][0]
-        for verdict, annotation in zip(verdicts, (one, two), strict=True):
+            assert third.metadata[key] is fourth.metadata[key]
+        assert third.metadata["challenges"][0] is fourth.metadata["challenges"][0]
+        assert third.metadata["diagnoses"][0] is fourth.metadata["diagnoses"][0]
+        for verdict, annotation in zip(verdicts, annotations, strict=True):
             expected = json.loads(jsonout.dumps(verdict.metadata, redact=redact, clean=True))
             assert annotation.metadata == {**expected, "comment": annotation.block}
-        assert (CANARY in json.dumps(one.metadata)) is not redact
+        assert (CANARY in json.dumps(third.metadata)) is not redact

@@ -76,27 +76,43 @@ def test_plain_refuses_what_json_refuses(bad: Any) -> None:
 
 
 def test_plain_shared_is_plain_made_once_per_object() -> None:
-    """A container that never changes is converted once per object and redaction mode; the
-    result is shared. Anything else is converted as plain() converts it."""
+    """A container that never changes is converted as plain() converts it; from its
+    second conversion (per redaction mode) on, one result is remembered and shared.
+    Anything else is converted as plain() converts it."""
     part = {"user": "alice", "password": Secret("Pa55"), "list": ("a", 1)}
     first = jsonout.plain_shared(part)
     assert first == jsonout.plain(part)
-    assert jsonout.plain_shared(part) is first
+    second = jsonout.plain_shared(part)
+    assert second == first and jsonout.plain_shared(part) is second
+    jsonout.plain_shared(part, redact=False)
     raw = jsonout.plain_shared(part, redact=False)
     assert raw == jsonout.plain(part, redact=False) and raw["password"] == "Pa55"
-    assert raw is not first and jsonout.plain_shared(part, redact=False) is raw
+    assert raw is not second and jsonout.plain_shared(part, redact=False) is raw
     other = dict(part)
-    assert jsonout.plain_shared(other) == first and jsonout.plain_shared(other) is not first
+    assert jsonout.plain_shared(other) == second and jsonout.plain_shared(other) is not second
     assert jsonout.plain_shared(("t", "u")) == ["t", "u"]
     assert jsonout.plain_shared("caf\udcff") == "caf\\xff"
+
+
+def test_plain_shared_keeps_nothing_converted_once() -> None:
+    """A part converted for one verdict only (its evidence names a flow) is not kept:
+    kept, it would live on and be promoted by the garbage collector for nothing."""
+    jsonout._SHARED.clear()
+    jsonout._SEEN_ONCE.clear()  # ids of parts gone since may come back for new ones
+    parts = [{"evidence": [f"answered by flow {i}"]} for i in range(100)]
+    for part in parts:  # all alive at once: no id is reused
+        assert jsonout.plain_shared(part) == part
+    assert not jsonout._SHARED
 
 
 def test_plain_shared_is_bounded() -> None:
     jsonout._SHARED.clear()
     parts = [{"n": i} for i in range(jsonout._MAX_SHARED * 2 + 5)]
     for part in parts:
-        assert jsonout.plain_shared(part) == part
+        for _ in range(2):
+            assert jsonout.plain_shared(part) == part
         assert len(jsonout._SHARED) <= jsonout._MAX_SHARED
+        assert len(jsonout._SEEN_ONCE) <= jsonout._MAX_SHARED * 4
 
 
 def test_plain_key_is_what_plain_writes() -> None:

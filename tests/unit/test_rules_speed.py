@@ -402,8 +402,10 @@ def test_diagnosis_entries_holding_a_secret_are_never_shared() -> None:
     secret = Secret("hunter2")
     plain_key = (diagnosis.id, "error", "e", "f", (str.__str__(secret),), 0.9)
     secret_key = (diagnosis.id, "error", "e", "f", (secret,), 0.9)
+    engine._entry(diagnosis, plain_key)  # seen once: made, not remembered
     plain_entry = engine._entry(diagnosis, plain_key)
     assert engine._entry(diagnosis, plain_key) is plain_entry
+    engine._entry(diagnosis, secret_key)
     secret_entry = engine._entry(diagnosis, secret_key)
     assert secret_entry is not plain_entry
     assert jsonout.plain(secret_entry, redact=False)["evidence"] == ["hunter2"]
@@ -416,5 +418,32 @@ def test_diagnosis_entries_stay_bounded() -> None:
     from authlens.diagnose.catalogue import CATALOGUE
 
     for i in range(engine._MAX_ENTRIES + 50):
-        engine._entry(CATALOGUE[0], (CATALOGUE[0].id, "error", "e", "f", (str(i),), 0.9))
+        for _ in range(2):
+            engine._entry(CATALOGUE[0], (CATALOGUE[0].id, "error", "e", "f", (str(i),), 0.9))
     assert len(engine._ENTRIES) <= engine._MAX_ENTRIES
+    assert len(engine._SEEN) <= engine._MAX_SEEN
+
+
+def test_entries_and_texts_made_for_one_flow_are_not_remembered() -> None:
+    """A re-judged first leg names its retry in the evidence and the explanation: that
+    entry and text never come back. Remembering them would only keep them alive long
+    enough for the garbage collector to promote them; what repeats is remembered."""
+    from authlens.diagnose import engine
+    from authlens.diagnose.catalogue import CATALOGUE
+
+    engine._ENTRIES.clear()
+    engine._RENDERED.clear()
+    diagnosis = next(d for d in CATALOGUE if d.id in engine._TEMPLATES and d.slots())
+    for i in range(50):
+        slots = dict.fromkeys(diagnosis.slots(), f"flow-{i}")
+        engine._rendered(diagnosis, slots)
+        engine._entry(diagnosis, (diagnosis.id, "error", "e", "f", (f"answered by {i}",), 0.9))
+    assert not engine._ENTRIES
+    assert not any("flow-" in text for text in engine._RENDERED.values())
+    repeated = dict.fromkeys(diagnosis.slots(), "same")
+    texts = [engine._rendered(diagnosis, repeated) for _ in range(3)]
+    key = (diagnosis.id, "info", "e", "f", ("x",), 0.5)
+    entries = [engine._entry(diagnosis, key) for _ in range(3)]
+    assert texts[0] == texts[1] == texts[2]
+    assert any("same" in text for text in engine._RENDERED.values())
+    assert entries[1] is entries[2] and entries[0] == entries[1]

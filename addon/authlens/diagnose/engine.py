@@ -214,8 +214,8 @@ class Engine:
 
     def _context(self, exchange: Exchange) -> tuple[Context, tuple[str, ...]]:
         response = exchange.response
-        www: list[Challenge] = []
-        proxy: list[Challenge] = []
+        www: tuple[Challenge, ...] = ()
+        proxy: tuple[Challenge, ...] = ()
         if response is not None:
             lines = response.headers.get_all(WWW_AUTHENTICATE)
             if lines:
@@ -231,8 +231,8 @@ class Engine:
         )
         context = Context(
             exchange=exchange,
-            www=tuple(www),
-            proxy=tuple(proxy),
+            www=www,
+            proxy=proxy,
             authorization=authorization,
             proxy_authorization=proxy_authorization,
             client=classify(exchange.request),
@@ -387,10 +387,10 @@ def _cached_challenges(lines: tuple[str, ...], field: str) -> tuple[Challenge, .
     return tuple(parse_challenges(lines, field))
 
 
-def _challenges(lines: tuple[str, ...], field: str) -> list[Challenge]:
+def _challenges(lines: tuple[str, ...], field: str) -> tuple[Challenge, ...]:
     if sum(map(len, lines)) > _MAX_CACHED_VALUE:
-        return parse_challenges(lines, field)
-    return list(_cached_challenges(lines, field))
+        return tuple(parse_challenges(lines, field))
+    return _cached_challenges(lines, field)  # shared: a tuple, which nothing can change
 
 
 def _merge(diagnosis: Diagnosis, hits: list[Hit]) -> _Judged:
@@ -518,6 +518,7 @@ def _entry(diagnosis: Diagnosis, key: tuple[Any, ...]) -> dict[str, Any]:
         remembered = _ENTRIES.get(key)
         if remembered is not None and remembered[0] is diagnosis:
             return remembered[1]
+        plain_text = _seen_before(key)  # evidence naming one flow never comes back
     made = {
         "id": diagnosis.id,
         "severity": severity,
@@ -537,6 +538,25 @@ def _entry(diagnosis: Diagnosis, key: tuple[Any, ...]) -> dict[str, Any]:
 
 _ENTRIES: dict[tuple[Any, ...], tuple[Diagnosis, dict[str, Any]]] = {}
 _MAX_ENTRIES = 1024
+
+
+def _seen_before(key: tuple[Any, ...]) -> bool:
+    """Whether an entry with this content was made before (then it is worth remembering).
+    Evidence that names a flow or a time makes most entries of a re-judged handshake
+    unique: remembering those would only keep them alive until the cache is cleared,
+    long enough for the garbage collector to promote them, which brings its full
+    collections sooner. Hashes are plain ints, which the collector does not track."""
+    digest = hash(key)
+    if digest in _SEEN:
+        return True
+    if len(_SEEN) >= _MAX_SEEN:
+        _SEEN.clear()
+    _SEEN.add(digest)
+    return False
+
+
+_SEEN: set[int] = set()
+_MAX_SEEN = 4096
 
 
 def _metadata(context: Context, diagnoses: list[dict[str, Any]]) -> dict[str, Any]:
@@ -597,9 +617,10 @@ def _text(part: tuple[str, tuple[str, ...]], slots: Mapping[str, str]) -> str:
         return _one_line(template.format_map(slots))
     if text is None:
         text = _one_line(template.format_map(slots))
-        if len(_RENDERED) >= _MAX_RENDERED:
-            _RENDERED.clear()
-        _RENDERED[key] = text
+        if _seen_before(key):  # a slot naming one flow is filled once: not worth keeping
+            if len(_RENDERED) >= _MAX_RENDERED:
+                _RENDERED.clear()
+            _RENDERED[key] = text
     return text
 
 

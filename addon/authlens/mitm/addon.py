@@ -118,11 +118,20 @@ class Annotation:
     severity: Severity | None
 
 
-@dataclass(slots=True)
-class _Tracked:
-    ref: weakref.ref[http.HTTPFlow]
-    label: str  # "401 GET http://host:port/path" for log lines ("" when none print); no query
-    digest: int = 0  # of the last annotation applied (its revision or content): log only changes
+class _Tracked(weakref.ref[http.HTTPFlow]):
+    """A weak reference to a judged flow, with what its log lines need. One object, not a
+    record holding a reference: one is kept per judged flow until the LRU drops it, long
+    enough for the garbage collector to promote it, and each kept object makes its full
+    collections come sooner."""
+
+    __slots__ = ("digest", "label")
+
+    def __new__(cls, flow: http.HTTPFlow, label: str) -> _Tracked:
+        return super().__new__(cls, flow)  # weakref.ref's second argument is a callback
+
+    def __init__(self, flow: http.HTTPFlow, label: str) -> None:  # __new__ made the reference
+        self.label = label  # "401 GET http://host:port/path" for log lines ("" if none print)
+        self.digest = 0  # of the last annotation applied (revision or content): log changes
 
 
 class AuthLens:
@@ -436,7 +445,7 @@ class AuthLens:
         label = _label(flow) if _someone_prints(logging.WARNING) else ""
         entry = self._tracked.get(flow.id)
         if entry is None:
-            self._tracked[flow.id] = _Tracked(weakref.ref(flow), label)
+            self._tracked[flow.id] = _Tracked(flow, label)
             while len(self._tracked) > self._max_tracked:
                 self._tracked.popitem(last=False)
         else:
@@ -478,7 +487,7 @@ class AuthLens:
         entry = self._tracked.get(verdict.exchange_id)
         if entry is None:
             return None  # never judged here, or forgotten (LRU): nothing to write on
-        flow = entry.ref()
+        flow = entry()
         is_late = current is None or current.id != verdict.exchange_id
         saving = is_late and bool(getattr(ctx.options, "save_stream_file", None))
         if flow is None and not saving and not _someone_prints(_log_level(verdict.severity)):

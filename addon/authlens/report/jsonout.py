@@ -65,6 +65,15 @@ def plain_shared(value: Any, *, redact: bool = True) -> Any:
     if entry is not None and entry[0] is value:
         return entry[1]
     made = _plain(value, redact)
+    seen = id(value) << 1 | redact  # an int: the garbage collector does not track it
+    if seen not in _SEEN_ONCE:
+        # Made for one verdict (its evidence names a flow, say): not kept, so it dies young
+        # instead of being promoted by the garbage collector. A second sighting of the id
+        # keeps it: the same source again or, now and then, a new one in its place.
+        if len(_SEEN_ONCE) >= _MAX_SHARED * 4:
+            _SEEN_ONCE.clear()
+        _SEEN_ONCE.add(seen)
+        return made
     if len(_SHARED) >= _MAX_SHARED:
         _SHARED.clear()
     _SHARED[key] = (value, made)  # the source is kept, so its id is not reused meanwhile
@@ -72,6 +81,7 @@ def plain_shared(value: Any, *, redact: bool = True) -> Any:
 
 
 _SHARED: dict[tuple[int, bool], tuple[Any, Any]] = {}
+_SEEN_ONCE: set[int] = set()
 _MAX_SHARED = 1024
 
 
