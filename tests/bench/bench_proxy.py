@@ -4,15 +4,23 @@ Two mitmdump processes run side by side over the same loopback origin — the ba
 (``mitmdump -q``) and the addon side (``mitmdump -q -s addon/authlens_addon.py``), each with
 its own confdir and port — and a load generator (wrk, or the asyncio client of
 ``_loopback.py``) sends absolute-form requests (``GET http://127.0.0.1:ORIGIN/... HTTP/1.1``)
-to one side at a time. Rounds alternate the sides (A,B then B,A, ...) for each traffic kind,
-so drift of a noisy machine falls on both; each round gives one ratio addon/baseline and
-the median of those ratios is the result.
+to one side at a time. Each traffic kind gets fresh mitmdump processes, and its rounds
+alternate the sides (A,B then B,A, ...), so drift of a noisy machine falls on both; each
+round gives one ratio addon/baseline and the median of those ratios is the result. Fresh
+processes per kind charge deferred work to the kind that caused it: the addon decides
+`no-retry` for refusals nobody answered 30 s later (``authlens_no_retry_after``), which in
+one shared process fell into the next kind's rounds.
 
 Traffic kinds: ``ordinary`` (every answer 200 with a small body), ``all401`` (every answer a
 401 with Basic, Digest, Bearer, NTLM, Negotiate or multi-scheme challenges, half the
 requests carrying wrong credentials) and ``mixed`` (90 % 200, 10 % 401/407 with handshakes).
 
 Goals (issue): ordinary >= 97 % of the baseline, all401 >= 90 %.
+
+``--floor``: a third mitmdump runs the addon with judging switched off (``_floor_addon.py``:
+no detector, verdict or re-judgement; the exchange, decoding, handshake tracking and pairing
+still run), and a second table splits the addon's CPU per request into that floor and what
+judging adds: how far any cheaper judging could bring the ratio.
 
 ``--memory``: the long-run memory mode: N flows (default 200,000) of mixed traffic with
 401/407 handshakes from many client connections (one connection per wrk thread, and every
@@ -45,6 +53,7 @@ import _loopback as lb
 
 GOALS = {"ordinary": 0.97, "all401": 0.90}
 SIDES = ("baseline", "addon")
+FLOOR_SCRIPT = Path(__file__).resolve().parent / "_floor_addon.py"
 
 
 @dataclass
@@ -121,15 +130,19 @@ class Bench:
             "--set",
             f"confdir={confdir}",
         ]
+        env = lb.bench_env()
         if side == "addon":
             cmd += ["-s", str(self.addon)]
+        elif side == "floor":
+            cmd += ["-s", str(FLOOR_SCRIPT)]
+            env["AUTHLENS_ENTRY"] = str(self.addon)
         log_path = self.work / f"mitmdump-{name}.log"
         log = open(log_path, "w")  # noqa: SIM115 (closed with the process)
         proc = self.procs.start(
             cmd,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=lb.bench_env(),
+            env=env,
             cwd=str(lb.REPO),
             preexec_fn=self._preexec(self.pin_proxy),
         )
@@ -183,26 +196,39 @@ class Bench:
 
 def run_throughput(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    for side in SIDES:
-        bench.start_side(side)
+    sides = (*SIDES, "floor") if args.floor else SIDES
     print(
-        f"origin 127.0.0.1:{bench.origin_port}; mitmdump baseline :{bench.ports['baseline']} "
-        f"(pid {bench.pids['baseline'].pid}), addon :{bench.ports['addon']} (pid {bench.pids['addon'].pid}); "
-        f"load={args.load}, {args.connections} connections, {args.seconds:g}s x {args.rounds} rounds per side and kind",
+        f"origin 127.0.0.1:{bench.origin_port}; load={args.load}, {args.connections} "
+        f"connections, {args.seconds:g}s x {args.rounds} rounds per side and kind; each kind "
+        "in fresh mitmdump processes",
         flush=True,
     )
-    seqs = {k: lb.request_mix(k) for k in kinds}
-    # Warm-up (discarded): imports, caches, first connections.
-    for kind in kinds:
-        for side in SIDES:
-            bench.load(side, seqs[kind], args.warmup)
     samples: list[Sample] = []
-    print("\nround  kind      side        req/s   non2xx  errors  p50 ms  cpu ms/req", flush=True)
-    for rnd in range(args.rounds):
-        for kind in kinds:
-            order = SIDES if rnd % 2 == 0 else SIDES[::-1]
+    hwm: dict[str, dict[str, int]] = {}
+    rss: dict[str, dict[str, int]] = {}
+    problems: dict[str, dict[str, str]] = {}
+    for kind in kinds:
+        # Fresh processes per kind: work a kind leaves for later (the no-retry decisions on
+        # refusals, due `authlens_no_retry_after` seconds on) is charged to that kind's own
+        # later rounds, not to whichever kind runs next; and no kind starts from the
+        # tables another one filled.
+        for side in sides:
+            bench.start_side(side, tag=f"-{kind}")
+        print(
+            f"\n{kind}: mitmdump "
+            + ", ".join(
+                f"{side} :{bench.ports[side]} (pid {bench.pids[side].pid})" for side in sides
+            ),
+            flush=True,
+        )
+        seq = lb.request_mix(kind)
+        for side in sides:  # warm-up (discarded): imports, caches, first connections
+            bench.load(side, seq, args.warmup)
+        print("round  kind      side        req/s   non2xx  errors  p50 ms  cpu ms/req", flush=True)
+        for rnd in range(args.rounds):
+            order = sides if rnd % 2 == 0 else sides[::-1]
             for side in order:
-                res, cpu = bench.load(side, seqs[kind], args.seconds)
+                res, cpu = bench.load(side, seq, args.seconds)
                 s = Sample(
                     kind,
                     side,
@@ -221,16 +247,17 @@ def run_throughput(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
                     f"{s.p50_ms:6.2f}  {s.cpu_ms_per_req:10.3f}",
                     flush=True,
                 )
-
-    hwm = {side: lb.proc_status_kib(bench.pids[side].pid, "VmHWM") for side in SIDES}
-    rss = {side: lb.proc_status_kib(bench.pids[side].pid, "VmRSS") for side in SIDES}
-    problems = {side: bench.log_problems(side) for side in SIDES}
+        hwm[kind] = {side: lb.proc_status_kib(bench.pids[side].pid, "VmHWM") for side in sides}
+        rss[kind] = {side: lb.proc_status_kib(bench.pids[side].pid, "VmRSS") for side in sides}
+        problems[kind] = {side: bench.log_problems(side) for side in sides}
+        for side in sides:
+            bench.stop_side(side)
 
     print("\nThroughput (median over rounds; ratio = median of per-round addon/baseline)")
     rows = []
     summary: dict[str, Any] = {}
     for kind in kinds:
-        per = {side: [s for s in samples if s.kind == kind and s.side == side] for side in SIDES}
+        per = {side: [s for s in samples if s.kind == kind and s.side == side] for side in sides}
         ratios = [
             a.rps / b.rps for a, b in zip(per["addon"], per["baseline"], strict=True) if b.rps > 0
         ]
@@ -300,20 +327,95 @@ def run_throughput(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
         "cpu ratio = baseline "
         "mitmdump CPU ms per request / addon's, from /proc/PID/stat, with its interval)"
     )
-    print("\nmitmdump memory after the throughput rounds")
+    if args.floor:
+        summary["floor"] = _floor_split(kinds, samples)
+    print("\nmitmdump memory after each kind's rounds")
     lb.table(
-        [[side, hwm[side] / 1024, rss[side] / 1024] for side in SIDES],
-        ["side", "peak RSS (VmHWM) MiB", "VmRSS MiB"],
+        [
+            [kind, side, hwm[kind][side] / 1024, rss[kind][side] / 1024]
+            for kind in kinds
+            for side in sides
+        ],
+        ["kind", "side", "peak RSS (VmHWM) MiB", "VmRSS MiB"],
     )
-    for side in SIDES:
-        if problems[side]:
-            print(f"\nWARNING: mitmdump ({side}) logged errors:\n{problems[side]}")
+    for kind in kinds:
+        for side in sides:
+            if problems[kind][side]:
+                print(
+                    f"\nWARNING: mitmdump ({side}, {kind}) logged errors:\n{problems[kind][side]}"
+                )
     return {
         "samples": [asdict(s) for s in samples],
         "summary": summary,
         "vmhwm_kib": hwm,
         "vmrss_kib": rss,
     }
+
+
+def _floor_split(kinds: list[str], samples: list[Sample]) -> dict[str, Any]:
+    """Print and return, per kind, the addon's CPU per request over the baseline split into
+    the floor (the addon with judging switched off) and judging (the rest)."""
+    print(
+        "\nWhere the addon's CPU goes (medians of per-round differences, ms per request; "
+        "floor = the addon with judging switched off)"
+    )
+    rows = []
+    out: dict[str, Any] = {}
+    for kind in kinds:
+        per = {
+            side: [s.cpu_ms_per_req for s in samples if s.kind == kind and s.side == side]
+            for side in (*SIDES, "floor")
+        }
+        rounds = list(zip(per["baseline"], per["addon"], per["floor"], strict=True))
+        added = lb.median(a - b for b, a, _ in rounds)
+        floor = lb.median(f - b for b, _, f in rounds)
+        judging = lb.median(a - f for _, a, f in rounds)
+        floor_ratio = lb.median(b / f for b, _, f in rounds if f > 0)
+        floor_rps = lb.median(
+            f.rps / b.rps
+            for b, f in zip(
+                [s for s in samples if s.kind == kind and s.side == "baseline"],
+                [s for s in samples if s.kind == kind and s.side == "floor"],
+                strict=True,
+            )
+            if b.rps > 0
+        )
+        goal = GOALS.get(kind)
+        # The most the addon may add per request and still meet the goal, by CPU.
+        budget = lb.median(b / goal - b for b, _, _ in rounds) if goal else None
+        rows.append(
+            [
+                kind,
+                f"{lb.median(per['baseline']):.3f}",
+                f"{added:+.3f}",
+                f"{floor:+.3f}",
+                f"{judging:+.3f}",
+                f"{budget:.3f}" if budget is not None else "-",
+                f"{floor_rps:.3f} / {floor_ratio:.3f}",
+            ]
+        )
+        out[kind] = {
+            "baseline_cpu_ms": lb.median(per["baseline"]),
+            "addon_over_baseline_ms": added,
+            "floor_over_baseline_ms": floor,
+            "judging_ms": judging,
+            "budget_ms": budget,
+            "floor_ratio_median": floor_rps,
+            "floor_cpu_ratio_median": floor_ratio,
+        }
+    lb.table(
+        rows,
+        [
+            "kind",
+            "baseline cpu",
+            "addon adds",
+            "floor adds",
+            "judging adds",
+            "goal allows",
+            "floor ratio (rps / cpu)",
+        ],
+    )
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -508,6 +610,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quick",
         action="store_true",
         help="short smoke run: 2 s x 3 rounds; memory mode: 20,000 flows",
+    )
+    ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run the addon with judging switched off (_floor_addon.py) and split the "
+        "addon's CPU per request into that floor and judging",
     )
     ap.add_argument("--memory", action="store_true", help="run the long-run memory mode instead")
     ap.add_argument("--flows", type=int, default=200_000, help="memory mode: flows per side")
