@@ -7,9 +7,9 @@ its own confdir and port — and a load generator (wrk, or the asyncio client of
 to one side at a time. Each traffic kind gets fresh mitmdump processes, and its rounds
 alternate the sides (A,B then B,A, ...), so drift of a noisy machine falls on both; each
 round gives one ratio addon/baseline and the median of those ratios is the result. Fresh
-processes per kind charge deferred work to the kind that caused it: the addon decides
-`no-retry` for refusals nobody answered 30 s later (``authlens_no_retry_after``), which in
-one shared process fell into the next kind's rounds.
+processes per kind keep the kinds apart: none starts from the tables another filled, nor
+pays for work another left for later (the addon decides `no-retry` for a refusal nobody
+answered 30 s after it, ``authlens_no_retry_after``).
 
 Traffic kinds: ``ordinary`` (every answer 200 with a small body), ``all401`` (every answer a
 401 with Basic, Digest, Bearer, NTLM, Negotiate or multi-scheme challenges, half the
@@ -208,10 +208,9 @@ def run_throughput(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
     rss: dict[str, dict[str, int]] = {}
     problems: dict[str, dict[str, str]] = {}
     for kind in kinds:
-        # Fresh processes per kind: work a kind leaves for later (the no-retry decisions on
-        # refusals, due `authlens_no_retry_after` seconds on) is charged to that kind's own
-        # later rounds, not to whichever kind runs next; and no kind starts from the
-        # tables another one filled.
+        # Fresh processes per kind: no kind starts from the tables another filled, and work
+        # a kind leaves for later (no-retry decisions, `authlens_no_retry_after` seconds
+        # on) falls into its own later rounds, not into the next kind's.
         for side in sides:
             bench.start_side(side, tag=f"-{kind}")
         print(
