@@ -507,9 +507,10 @@ def _verdict(context: Context, judged: list[_Judged]) -> Verdict:
 
 
 def _entry(diagnosis: Diagnosis, key: tuple[Any, ...]) -> dict[str, Any]:
-    """The metadata entry of one diagnosis. A repeated refusal has the same entries: each
-    is made once per distinct content and shared by the verdicts that have it, so
-    read-only, like :func:`_json_of`'s (bounded; the writers copy it)."""
+    """The metadata entry of one diagnosis. A repeated refusal has the same entries: once
+    a content comes back (:func:`_seen_before`), its entry is remembered and shared by
+    the verdicts that have it, so read-only, like :func:`_json_of`'s (bounded; the
+    writers copy it)."""
     _, severity, explanation, fix, evidence, confidence = key
     # Only plain text is remembered: a Secret in the evidence equals its fingerprint as a
     # string (so it would find a plain entry), but writes its raw value in raw mode.

@@ -551,8 +551,8 @@ def make_annotation(verdict: Verdict, *, redact: bool = True) -> Annotation:
     surrogates) are visible escapes, or the flow could not be saved (tnetstring encodes
     strings as UTF-8). The comment is always redacted. The parts that come from decoded
     fields (client, refused_by, challenges, credentials) and the diagnosis entries, which
-    the engine shares between verdicts, are converted once and shared by the flows that
-    have them: flow metadata is to be read, not edited in place.
+    the engine shares between verdicts, are converted once they recur and then shared by
+    the flows that have them: flow metadata is to be read, not edited in place.
     """
     source = verdict.metadata
     if not isinstance(source, dict):

@@ -56,8 +56,9 @@ def plain(value: Any, *, redact: bool = True) -> Any:
 
 def plain_shared(value: Any, *, redact: bool = True) -> Any:
     """:func:`plain` of a container that never changes once made (the engine shares the
-    metadata of a decoded part between verdicts): remembered per object, and the same
-    result is returned each time, shared, so read-only. Bounded."""
+    metadata of a decoded part between verdicts): from its second conversion on, one
+    result per object is remembered and returned each time, shared, so read-only; one
+    converted once is not kept. Bounded."""
     if type(value) is not dict and type(value) is not list:
         return _plain(value, redact)
     key = (id(value), redact)
