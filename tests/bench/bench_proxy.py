@@ -369,8 +369,8 @@ def _floor_split(kinds: list[str], samples: list[Sample]) -> dict[str, Any]:
         added = lb.median(a - b for b, a, _ in rounds)
         floor = lb.median(f - b for b, _, f in rounds)
         judging = lb.median(a - f for _, a, f in rounds)
-        floor_ratio = lb.median(b / f for b, _, f in rounds if f > 0)
-        floor_rps = lb.median(
+        floor_cpu_ratios = [b / f for b, _, f in rounds if f > 0]
+        floor_ratios = [
             f.rps / b.rps
             for b, f in zip(
                 [s for s in samples if s.kind == kind and s.side == "baseline"],
@@ -378,7 +378,10 @@ def _floor_split(kinds: list[str], samples: list[Sample]) -> dict[str, Any]:
                 strict=True,
             )
             if b.rps > 0
-        )
+        ]
+        floor_ratio, floor_rps = lb.median(floor_cpu_ratios), lb.median(floor_ratios)
+        # Whether the floor alone misses a goal is the point: its interval says if settled.
+        floor_lo, floor_hi, _ = lb.median_ci(floor_ratios)
         goal = GOALS.get(kind)
         # The most the addon may add per request and still meet the goal, by CPU.
         budget = lb.median(b / goal - b for b, _, _ in rounds) if goal else None
@@ -390,7 +393,7 @@ def _floor_split(kinds: list[str], samples: list[Sample]) -> dict[str, Any]:
                 f"{floor:+.3f}",
                 f"{judging:+.3f}",
                 f"{budget:.3f}" if budget is not None else "-",
-                f"{floor_rps:.3f} / {floor_ratio:.3f}",
+                f"{floor_rps:.3f} ({floor_lo:.3f}..{floor_hi:.3f}) / {floor_ratio:.3f}",
             ]
         )
         out[kind] = {
@@ -400,6 +403,7 @@ def _floor_split(kinds: list[str], samples: list[Sample]) -> dict[str, Any]:
             "judging_ms": judging,
             "budget_ms": budget,
             "floor_ratio_median": floor_rps,
+            "floor_ratio_ci": [floor_lo, floor_hi],
             "floor_cpu_ratio_median": floor_ratio,
         }
     lb.table(
@@ -411,7 +415,7 @@ def _floor_split(kinds: list[str], samples: list[Sample]) -> dict[str, Any]:
             "floor adds",
             "judging adds",
             "goal allows",
-            "floor ratio (rps / cpu)",
+            "floor ratio (CI) / cpu ratio",
         ],
     )
     return out
