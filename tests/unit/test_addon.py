@@ -678,3 +678,35 @@ def test_annotations_share_the_parts_the_engine_shares() -> None:
             expected = json.loads(jsonout.dumps(verdict.metadata, redact=redact, clean=True))
             assert annotation.metadata == {**expected, "comment": annotation.block}
         assert (CANARY in json.dumps(third.metadata)) is not redact
+
+
+def test_repeated_options_are_settled_before_mitmproxy_applies_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """mitmproxy defers a --set for an option not declared yet; given twice, applying it
+    fails and drops the script silently. The same value repeated is taken once; different
+    values stay (mitmproxy refuses them) and are named, without their values."""
+    from mitmproxy import exceptions, optmanager
+
+    opts = optmanager.OptManager()
+    opts.set(
+        "authlens_redact=false",
+        "authlens_redact=false",
+        "authlens_filter=~h token-1",
+        "authlens_filter=~h token-2",
+        "other_option=1",
+        "other_option=2",
+        defer=True,
+    )
+    with caplog.at_level(logging.WARNING, logger=addon_module.logger.name):
+        addon_module._settle_repeated_options(opts)
+    opts.add_option("authlens_redact", bool, True, "")
+    opts.process_deferred()
+    assert opts.authlens_redact is False
+    opts.add_option("authlens_filter", str, "", "")
+    with pytest.raises(exceptions.OptionsError):
+        opts.process_deferred()  # mitmproxy's own refusal, which the error line explains
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("authlens_redact was given 2 times with the same value" in m for m in messages)
+    assert any("authlens_filter was given 2 times with different values" in m for m in messages)
+    assert not any("token-" in m or "other_option" in m for m in messages)

@@ -209,6 +209,7 @@ class AuthLens:
             "annotation.",
         )
         self._guard("load", self._register_view)
+        self._guard("load", _settle_repeated_options, ctx.options)
 
     def configure(self, updated: set[str]) -> None:
         # Validation errors must reach mitmproxy as OptionsError (not through the guard).
@@ -640,6 +641,42 @@ def patch_flow_file(path: Path, annotations: Mapping[str, Annotation]) -> int:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
     return changed
+
+
+def _settle_repeated_options(options: Any) -> None:
+    """Say what mitmproxy does not when an ``authlens_*`` option is given twice.
+
+    mitmproxy keeps a ``--set`` for an option no addon has declared yet and applies it
+    when a script declares it. Given twice, applying it fails ("multiple values") and the
+    whole script is dropped without a word (mitmproxy 12): no annotation, no log line.
+    Runs in ``load``, after our options are declared and before mitmproxy applies them.
+    The same value repeated is taken once (wrapper scripts that add a ``--set`` do
+    that); different values are an error the user must settle, named here. Values are
+    not printed: a filter expression may quote a header value.
+    """
+    deferred = getattr(options, "deferred", None)
+    if not isinstance(deferred, dict):
+        return
+    for name, pending in deferred.items():
+        values = getattr(pending, "val", None)
+        if not name.startswith("authlens_") or not isinstance(values, list) or len(values) < 2:
+            continue
+        given = len(values)
+        if len(set(values)) == 1:
+            del values[1:]  # in place: mitmproxy applies this list next
+            logger.warning(
+                "authlens: --set %s was given %d times with the same value; using it once",
+                name,
+                given,
+            )
+        else:
+            logger.error(
+                "authlens: --set %s was given %d times with different values; mitmproxy "
+                "refuses an option given more than once, and does not load authlens: "
+                "give it once",
+                name,
+                given,
+            )
 
 
 def load_credentials(path: str) -> dict[str, str]:
