@@ -652,7 +652,8 @@ def _settle_repeated_options(options: Any) -> None:
     Runs in ``load``, after our options are declared and before mitmproxy applies them.
     The same value repeated is taken once (wrapper scripts that add a ``--set`` do
     that); different values are an error the user must settle, named here. Values are
-    not printed: a filter expression may quote a header value.
+    not printed: a filter expression may quote a header value. (Every ``authlens_*``
+    option holds one value; a list-valued one would take repeats as its items.)
     """
     deferred = getattr(options, "deferred", None)
     if not isinstance(deferred, dict):
