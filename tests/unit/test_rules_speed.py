@@ -447,3 +447,13 @@ def test_entries_and_texts_made_for_one_flow_are_not_remembered() -> None:
     assert texts[0] == texts[1] == texts[2]
     assert any("same" in text for text in engine._RENDERED.values())
     assert entries[1] is entries[2] and entries[0] == entries[1]
+
+
+def test_sightings_say_whether_a_key_came_back_and_stay_bounded() -> None:
+    from authlens.sightings import Sightings
+
+    seen = Sightings(3)
+    assert [seen.seen_before(k) for k in (1, 2, 1, 1)] == [False, False, True, True]
+    for k in range(10, 20):
+        seen.seen_before(k)
+        assert len(seen) <= 3

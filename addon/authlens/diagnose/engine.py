@@ -65,6 +65,7 @@ from authlens.model import Exchange
 from authlens.pairing import Deferred, Pairing, PairingIndex, is_browser, is_refused, resolve
 from authlens.refusal import UNKNOWN as REFUSAL_UNKNOWN
 from authlens.refusal import RefusedBy, identify
+from authlens.sightings import Sightings
 
 METADATA_VERSION = 1
 MAX_COMMENT_LINES = 3
@@ -542,22 +543,14 @@ _MAX_ENTRIES = 1024
 
 
 def _seen_before(key: tuple[Any, ...]) -> bool:
-    """Whether an entry with this content was made before (then it is worth remembering).
-    Evidence that names a flow or a time makes most entries of a re-judged handshake
-    unique: remembering those would only keep them alive until the cache is cleared,
-    long enough for the garbage collector to promote them, which brings its full
-    collections sooner. Hashes are plain ints, which the collector does not track."""
-    digest = hash(key)
-    if digest in _SEEN:
-        return True
-    if len(_SEEN) >= _MAX_SEEN:
-        _SEEN.clear()
-    _SEEN.add(digest)
-    return False
+    """Whether an entry or text with this content was made before, so worth remembering
+    (:mod:`authlens.sightings`): evidence naming a flow or a time makes most entries of a
+    re-judged handshake unique."""
+    return _SEEN.seen_before(hash(key))
 
 
-_SEEN: set[int] = set()
 _MAX_SEEN = 4096
+_SEEN = Sightings(_MAX_SEEN)
 
 
 def _metadata(context: Context, diagnoses: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from authlens.secret import Secret, reveal_all
+from authlens.sightings import Sightings
 
 # Lone surrogates: mitmproxy hands undecodable header bytes over as U+DC80..U+DCFF
 # (surrogateescape), and they reach evidence, client names and summaries. Text holding
@@ -66,14 +67,10 @@ def plain_shared(value: Any, *, redact: bool = True) -> Any:
     if entry is not None and entry[0] is value:
         return entry[1]
     made = _plain(value, redact)
-    seen = id(value) << 1 | redact  # an int: the garbage collector does not track it
-    if seen not in _SEEN_ONCE:
+    if not _SEEN_ONCE.seen_before(id(value) << 1 | redact):
         # Made for one verdict (its evidence names a flow, say): not kept, so it dies young
-        # instead of being promoted by the garbage collector. A second sighting of the id
-        # keeps it: the same source again or, now and then, a new one in its place.
-        if len(_SEEN_ONCE) >= _MAX_SHARED * 4:
-            _SEEN_ONCE.clear()
-        _SEEN_ONCE.add(seen)
+        # (:mod:`authlens.sightings`). A second sighting of the id keeps it: the same
+        # source again or, now and then, a new one in its place.
         return made
     if len(_SHARED) >= _MAX_SHARED:
         _SHARED.clear()
@@ -82,8 +79,8 @@ def plain_shared(value: Any, *, redact: bool = True) -> Any:
 
 
 _SHARED: dict[tuple[int, bool], tuple[Any, Any]] = {}
-_SEEN_ONCE: set[int] = set()
 _MAX_SHARED = 1024
+_SEEN_ONCE = Sightings(_MAX_SHARED * 4)
 
 
 def plain_key(key: Any) -> str:
